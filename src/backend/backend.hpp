@@ -1,0 +1,42 @@
+// The backend interface: one virtual method per op of the contracts in ops/. The model calls ops
+// only through it, so a CUDA backend slots in behind the same plan-driven model code. The CPU
+// backend (backend/cpu/) is the readable reference every other backend is tested against.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ops/attention.hpp"
+#include "ops/encoder.hpp"
+#include "ops/loss.hpp"
+#include "ops/matmul.hpp"
+#include "ops/norm.hpp"
+#include "ops/pointwise.hpp"
+
+namespace ng {
+
+template <class T>
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  virtual void encoder_forward(const EncoderForwardArgs<T>& a) const = 0;
+  virtual void encoder_backward(const EncoderBackwardArgs<T>& a) const = 0;
+  virtual void norm_forward(const NormForwardArgs<T>& a) const = 0;
+  virtual void norm_backward(const NormBackwardArgs<T>& a) const = 0;
+  virtual void matmul_forward(const MatmulForwardArgs<T>& a) const = 0;
+  virtual void matmul_backward(const MatmulBackwardArgs<T>& a) const = 0;
+  virtual void attention_forward(const AttentionForwardArgs<T>& a) const = 0;
+  virtual void attention_backward(const AttentionBackwardArgs<T>& a) const = 0;
+  virtual void gelu_forward(const GeluForwardArgs<T>& a) const = 0;
+  virtual void gelu_backward(const GeluBackwardArgs<T>& a) const = 0;
+  virtual void add(const AddArgs<T>& a) const = 0;
+  virtual void crossentropy_forward(const CrossEntropyForwardArgs<T>& a) const = 0;
+  virtual void crossentropy_backward(const CrossEntropyBackwardArgs<T>& a) const = 0;
+};
+
+template <class T>
+std::unique_ptr<Backend<T>> make_cpu_backend();
+
+}  // namespace ng

@@ -1,0 +1,37 @@
+// The CPU backend: the Backend interface over the reference kernels.
+#include "backend/backend.hpp"
+#include "backend/cpu/kernels.hpp"
+
+namespace ng {
+namespace {
+
+template <class T>
+class CpuBackend final : public Backend<T> {
+ public:
+  std::string name() const override { return "cpu"; }
+  void encoder_forward(const EncoderForwardArgs<T>& a) const override { cpu::encoder_forward(a); }
+  void encoder_backward(const EncoderBackwardArgs<T>& a) const override { cpu::encoder_backward(a); }
+  void norm_forward(const NormForwardArgs<T>& a) const override { cpu::norm_forward(a); }
+  void norm_backward(const NormBackwardArgs<T>& a) const override { cpu::norm_backward(a); }
+  void matmul_forward(const MatmulForwardArgs<T>& a) const override { cpu::matmul_forward(a); }
+  void matmul_backward(const MatmulBackwardArgs<T>& a) const override { cpu::matmul_backward(a); }
+  void attention_forward(const AttentionForwardArgs<T>& a) const override { cpu::attention_forward(a); }
+  void attention_backward(const AttentionBackwardArgs<T>& a) const override { cpu::attention_backward(a); }
+  void gelu_forward(const GeluForwardArgs<T>& a) const override { cpu::gelu_forward(a); }
+  void gelu_backward(const GeluBackwardArgs<T>& a) const override { cpu::gelu_backward(a); }
+  void add(const AddArgs<T>& a) const override { cpu::add(a); }
+  void crossentropy_forward(const CrossEntropyForwardArgs<T>& a) const override { cpu::crossentropy_forward(a); }
+  void crossentropy_backward(const CrossEntropyBackwardArgs<T>& a) const override { cpu::crossentropy_backward(a); }
+};
+
+}  // namespace
+
+template <class T>
+std::unique_ptr<Backend<T>> make_cpu_backend() {
+  return std::make_unique<CpuBackend<T>>();
+}
+
+template std::unique_ptr<Backend<float>> make_cpu_backend<float>();
+template std::unique_ptr<Backend<double>> make_cpu_backend<double>();
+
+}  // namespace ng

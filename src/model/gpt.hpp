@@ -1,0 +1,111 @@
+// GPT forward and backward over a per-block plan (norm/plan.hpp), through a Backend.
+//
+// Memory follows llm.c: one buffer of parameters, one of gradients (same layout, see params.hpp),
+// one arena of activations sized for a fixed micro-batch (B, T). The model never branches on a
+// strategy's name: each sublayer runs  u = in(x); f = core(u); g = out(f); y = combine(x, g)
+// as its SublayerPlan says.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "model/dims.hpp"
+#include "model/params.hpp"
+#include "norm/plan.hpp"
+
+namespace ng {
+
+template <class T>
+struct SublayerActs {
+  T* in_norm = nullptr;  // u when the input transform normalizes (N,C)
+  T* in_mean = nullptr;
+  T* in_rstd = nullptr;
+  T* out = nullptr;      // f: the core's output (N,C)
+  T* out_norm = nullptr; // g when the output transform normalizes (N,C)
+  T* out_mean = nullptr;
+  T* out_rstd = nullptr;
+  T* y = nullptr;        // the stream after the combine (N,C)
+};
+
+template <class T>
+struct LayerActs {
+  SublayerActs<T> attn, mlp;
+  T* qkv = nullptr;       // (N,3C)
+  T* att = nullptr;       // (B,NH,T,T) attention probabilities
+  T* atty = nullptr;      // (N,C) attention output before the projection
+  T* fch = nullptr;       // (N,4C) MLP hidden before GELU
+  T* fch_gelu = nullptr;  // (N,4C)
+};
+
+template <class T>
+class GPT {
+ public:
+  // B, T: the micro-batch this instance runs (activations are sized for it); T <= dims.maxT.
+  GPT(const ModelDims& dims, const ModelPlan& plan, const Backend<T>& backend, int B, int T_len);
+
+  const ModelDims& dims() const { return dims_; }
+  const ModelPlan& plan() const { return plan_; }
+  const ParamTable& table() const { return table_; }
+  int batch() const { return B_; }
+  int seq_len() const { return T_; }
+
+  std::vector<T> params;  // table().total() elements
+  std::vector<T> grads;   // same layout
+
+  // Runs the model on inputs (B,T). With targets (B,T) returns the mean cross-entropy and keeps
+  // the probabilities for backward(); without, leaves the logits readable through logits().
+  double forward(const int32_t* inputs, const int32_t* targets);
+  // Accumulates d(loss_scale * mean loss)/d(params) into grads. Requires forward with targets.
+  void backward(T loss_scale);
+  void zero_grad();
+
+  const T* logits() const { return logits_; }  // (B,T,Vp) after forward without targets
+  const T* losses() const { return losses_; }  // (B,T) after forward with targets
+  const T* stream_after(int layer) const { return layers_[layer].mlp.y; }
+
+  // Pointer to tensor `name` (layer slice `layer` for per-layer tensors) in a buffer of the
+  // table's layout: params.data() or grads.data().
+  T* tensor(T* buffer, const std::string& name, int layer = 0) const;
+
+ private:
+  const T* sublayer_forward(int l, const SublayerPlan& p, const T* x, SublayerActs<T>& a, bool attention);
+  void sublayer_backward(int l, const SublayerPlan& p, const T* x, SublayerActs<T>& a, bool attention);
+  void attention_core_forward(int l, const T* u);
+  void mlp_core_forward(int l, const T* u);
+  void attention_core_backward(int l, const T* df, const T* u, T* du, bool accumulate);
+  void mlp_core_backward(int l, const T* df, const T* u, T* du, bool accumulate);
+  void norm_forward(const NormSite& site, int l, const T* x, T* out, T* mean, T* rstd, T scale);
+  void norm_backward(const NormSite& site, int l, const T* dout, const T* x, const T* mean, const T* rstd,
+                     T scale, T* dx, bool accumulate);
+
+  ModelDims dims_;
+  ModelPlan plan_;
+  const Backend<T>& be_;
+  ParamTable table_;
+  int B_, T_, N_;
+
+  std::vector<T> arena_;  // every activation and backward scratch buffer
+  std::vector<int32_t> inputs_, targets_;
+  T* encoded_ = nullptr;
+  T* embed_out_ = nullptr;
+  T* embed_mean_ = nullptr;
+  T* embed_rstd_ = nullptr;
+  std::vector<LayerActs<T>> layers_;
+  T* final_out_ = nullptr;
+  T* final_mean_ = nullptr;
+  T* final_rstd_ = nullptr;
+  T* logits_ = nullptr;  // (N,Vp); holds probs, then dlogits, after a forward with targets
+  T* losses_ = nullptr;
+  // backward scratch
+  T* dstream_ = nullptr;  // gradient of the residual stream, flowing down the blocks (N,C)
+  T* dtmp_f_ = nullptr;   // (N,C)
+  T* dtmp_u_ = nullptr;   // (N,C)
+  T* datty_ = nullptr;    // (N,C)
+  T* dqkv_ = nullptr;     // (N,3C)
+  T* dfch_ = nullptr;     // (N,4C)
+  T* datt_scratch_ = nullptr;
+  bool have_targets_ = false;
+};
+
+}  // namespace ng

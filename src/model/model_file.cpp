@@ -1,0 +1,168 @@
+#include "model/model_file.hpp"
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "core/binary_io.hpp"
+#include "core/errors.hpp"
+
+namespace ng {
+namespace {
+
+constexpr int kHeaderInts = 256;
+constexpr size_t kHeaderBytes = kHeaderInts * sizeof(int32_t);
+constexpr int kNameSlot = 16, kNameBytes = 128;
+
+uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);  // NaN stays NaN
+  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
+  return uint16_t(u >> 16);
+}
+
+float from_bf16(uint16_t b) {
+  uint32_t u = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+size_t gpt2_elements(const ModelDims& d) {
+  const size_t C = d.C, L = d.L;
+  return size_t(d.Vp) * C + size_t(d.maxT) * C + L * (12 * C * C + 13 * C) + 2 * C;
+}
+
+}  // namespace
+
+bool is_plain_gpt2(const ModelPlan& plan) {
+  return plan.strategy == "pre" && plan.function == NormFunction::LayerNorm && !plan.embed_norm.active() &&
+         plan.final_norm.active() && plan.extra_norms.empty();
+}
+
+ModelFileInfo read_model_info(const std::string& path) {
+  const uint64_t size = file_size_or_fail(path);
+  NG_REQUIRE(size >= kHeaderBytes, "{}: too short for a model file ({} bytes)", path, size);
+  int32_t h[kHeaderInts];
+  read_exact(path, 0, h, kHeaderBytes, "model header");
+  NG_REQUIRE(h[0] == kModelMagic, "{}: bad magic {} (expected {} for an llm.c model file)", path, h[0], kModelMagic);
+  NG_REQUIRE(h[1] == kModelVersionFp32 || h[1] == kModelVersionBf16,
+             "{}: unsupported model file version {} (expected 3 = fp32 or 5 = bf16)", path, h[1]);
+  ModelFileInfo info;
+  info.version = h[1];
+  info.dims = {h[4], h[5], h[6], h[3], h[7], h[2]};
+  const ModelDims& d = info.dims;
+  NG_REQUIRE(d.L > 0 && d.NH > 0 && d.C > 0 && d.V > 0 && d.maxT > 0 && d.Vp >= d.V && d.C % d.NH == 0,
+             "{}: header has invalid dimensions (L {}, NH {}, C {}, V {}, Vp {}, maxT {})", path, d.L, d.NH, d.C,
+             d.V, d.Vp, d.maxT);
+  if (h[8] == kExtensionMagic) {
+    NG_REQUIRE(h[9] == 1, "{}: unsupported normgpt extension version {}", path, h[9]);
+    info.has_strategy = true;
+    info.function = h[10] == 1 ? NormFunction::RMSNorm : NormFunction::LayerNorm;
+    info.embed_norm = h[11] != 0;
+    info.final_norm = h[12] != 0;
+    info.extra_elements = size_t(uint32_t(h[13]));
+    char name[kNameBytes + 1] = {};
+    std::memcpy(name, &h[kNameSlot], kNameBytes);
+    info.strategy = name;
+  }
+  const size_t bytes = info.version == kModelVersionFp32 ? 4 : 2;
+  const uint64_t expect = kHeaderBytes + (gpt2_elements(d) + info.extra_elements) * bytes;
+  NG_REQUIRE(size == expect, "{}: file is {} bytes but its header implies {} (truncated or not a model file?)", path,
+             size, expect);
+  return info;
+}
+
+template <class T>
+void load_model_file(const std::string& path, const ParamTable& table, const ModelPlan& plan, T* params) {
+  const ModelFileInfo info = read_model_info(path);
+  const ModelDims& d = table.dims();
+  const ModelDims& f = info.dims;
+  NG_REQUIRE(f.L == d.L && f.NH == d.NH && f.C == d.C && f.V == d.V && f.Vp == d.Vp && f.maxT == d.maxT,
+             "{}: model file dimensions (L {}, NH {}, C {}, V {}, Vp {}, maxT {}) differ from the config's "
+             "(L {}, NH {}, C {}, V {}, Vp {}, maxT {})",
+             path, f.L, f.NH, f.C, f.V, f.Vp, f.maxT, d.L, d.NH, d.C, d.V, d.Vp, d.maxT);
+  size_t n_load = table.gpt2_total();
+  if (info.has_strategy) {
+    NG_REQUIRE(info.strategy == plan.strategy, "{}: checkpoint was trained with norm.strategy '{}', config asks for '{}'",
+               path, info.strategy, plan.strategy);
+    NG_REQUIRE(info.function == plan.function, "{}: checkpoint uses norm.function '{}', config asks for '{}'", path,
+               norm_function_name(info.function), norm_function_name(plan.function));
+    NG_REQUIRE(info.embed_norm == plan.embed_norm.active() && info.final_norm == plan.final_norm.active(),
+               "{}: checkpoint's norm.embed_norm/final_norm ({}/{}) differ from the config's ({}/{})", path,
+               info.embed_norm, info.final_norm, plan.embed_norm.active(), plan.final_norm.active());
+    NG_REQUIRE(info.extra_elements == table.total() - table.gpt2_total(),
+               "{}: checkpoint has {} extra parameters, the config's model {}", path, info.extra_elements,
+               table.total() - table.gpt2_total());
+    n_load = table.total();
+  }
+  const size_t bytes = info.version == kModelVersionFp32 ? 4 : 2;
+  std::vector<char> raw(n_load * bytes);
+  read_exact(path, kHeaderBytes, raw.data(), raw.size(), "parameters");
+  for (size_t i = 0; i < n_load; ++i) {
+    float v;
+    if (bytes == 4) {
+      std::memcpy(&v, raw.data() + 4 * i, 4);
+    } else {
+      uint16_t b;
+      std::memcpy(&b, raw.data() + 2 * i, 2);
+      v = from_bf16(b);
+    }
+    params[i] = T(v);
+  }
+  if (plan.function == NormFunction::RMSNorm) {
+    for (const auto& t : table.tensors()) {
+      if (t.kind != ParamKind::Bias || t.name.rfind("ln", 0) != 0 || t.offset >= n_load) continue;
+      for (size_t k = 0; k < t.numel; ++k)
+        NG_REQUIRE(params[t.offset + k] == T(0),
+                   "{}: norm bias '{}' is non-zero, but norm.function rmsnorm has no bias", path, t.name);
+    }
+  }
+}
+
+template <class T>
+void write_model_file(const std::string& path, const ParamTable& table, const ModelPlan& plan, const T* params,
+                      int version) {
+  NG_CHECK(version == kModelVersionFp32 || version == kModelVersionBf16, "bad model version {}", version);
+  const ModelDims& d = table.dims();
+  int32_t h[kHeaderInts] = {};
+  h[0] = kModelMagic;
+  h[1] = version;
+  h[2] = d.maxT;
+  h[3] = d.V;
+  h[4] = d.L;
+  h[5] = d.NH;
+  h[6] = d.C;
+  h[7] = d.Vp;
+  size_t n = table.gpt2_total();
+  if (!is_plain_gpt2(plan)) {
+    h[8] = kExtensionMagic;
+    h[9] = 1;
+    h[10] = plan.function == NormFunction::RMSNorm ? 1 : 0;
+    h[11] = plan.embed_norm.active();
+    h[12] = plan.final_norm.active();
+    h[13] = int32_t(table.total() - table.gpt2_total());
+    NG_CHECK(plan.strategy.size() < size_t(kNameBytes), "strategy name too long");
+    std::memcpy(&h[kNameSlot], plan.strategy.data(), plan.strategy.size());
+    n = table.total();
+  }
+  std::vector<char> raw(n * (version == kModelVersionFp32 ? 4 : 2));
+  for (size_t i = 0; i < n; ++i) {
+    const float v = float(params[i]);
+    if (version == kModelVersionFp32) {
+      std::memcpy(raw.data() + 4 * i, &v, 4);
+    } else {
+      const uint16_t b = to_bf16(v);
+      std::memcpy(raw.data() + 2 * i, &b, 2);
+    }
+  }
+  write_file_atomic(path, {{h, kHeaderBytes}, {raw.data(), raw.size()}});
+}
+
+template void load_model_file<float>(const std::string&, const ParamTable&, const ModelPlan&, float*);
+template void load_model_file<double>(const std::string&, const ParamTable&, const ModelPlan&, double*);
+template void write_model_file<float>(const std::string&, const ParamTable&, const ModelPlan&, const float*, int);
+template void write_model_file<double>(const std::string&, const ParamTable&, const ModelPlan&, const double*, int);
+
+}  // namespace ng

@@ -1,0 +1,93 @@
+#include "model/params.hpp"
+
+#include <cmath>
+
+#include "core/errors.hpp"
+#include "core/rng.hpp"
+
+namespace ng {
+
+ParamTable::ParamTable(const ModelDims& d, const ModelPlan& plan) : dims_(d) {
+  const int64_t L = d.L, C = d.C;
+  using K = ParamKind;
+  using I = InitRule;
+  // llm.c's order: the model file depends on it.
+  add("wte", {d.Vp, C}, K::Embedding, I::Normal, false);
+  add("wpe", {d.maxT, C}, K::Embedding, I::Normal, false);
+  add("ln1w", {L, C}, K::Gain, I::Ones, true);
+  add("ln1b", {L, C}, K::Bias, I::Zeros, true);
+  add("qkvw", {L, 3 * C, C}, K::Matrix, I::Normal, true);
+  add("qkvb", {L, 3 * C}, K::Bias, I::Zeros, true);
+  add("attprojw", {L, C, C}, K::Matrix, I::ResidualOut, true);
+  add("attprojb", {L, C}, K::Bias, I::Zeros, true);
+  add("ln2w", {L, C}, K::Gain, I::Ones, true);
+  add("ln2b", {L, C}, K::Bias, I::Zeros, true);
+  add("fcw", {L, 4 * C, C}, K::Matrix, I::Normal, true);
+  add("fcb", {L, 4 * C}, K::Bias, I::Zeros, true);
+  add("fcprojw", {L, C, 4 * C}, K::Matrix, I::ResidualOut, true);
+  add("fcprojb", {L, C}, K::Bias, I::Zeros, true);
+  add("lnfw", {C}, K::Gain, I::Ones, false);
+  add("lnfb", {C}, K::Bias, I::Zeros, false);
+  gpt2_total_ = total_;
+  for (const auto& n : plan.extra_norms) {
+    std::vector<int64_t> shape = n.per_layer ? std::vector<int64_t>{L, C} : std::vector<int64_t>{C};
+    add(n.name + "w", shape, K::Gain, I::Ones, n.per_layer);
+    add(n.name + "b", shape, K::Bias, I::Zeros, n.per_layer);
+  }
+}
+
+void ParamTable::add(std::string name, std::vector<int64_t> shape, ParamKind kind, InitRule init, bool per_layer) {
+  size_t n = 1;
+  for (auto s : shape) n *= size_t(s);
+  tensors_.push_back({std::move(name), std::move(shape), kind, init, per_layer, total_, n});
+  total_ += n;
+}
+
+const ParamTensor* ParamTable::find(const std::string& name) const {
+  for (const auto& t : tensors_)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+const ParamTensor& ParamTable::get(const std::string& name) const {
+  const ParamTensor* t = find(name);
+  NG_CHECK(t != nullptr, "no parameter tensor named '{}'", name);
+  return *t;
+}
+
+bool decays(ParamKind kind, const std::string& decay_params) {
+  if (decay_params == "all") return true;
+  if (decay_params == "matrices") return kind == ParamKind::Matrix;
+  return kind == ParamKind::Matrix || kind == ParamKind::Embedding;  // matrices_embeddings
+}
+
+template <class T>
+void init_params(const ParamTable& table, const std::string& preset, uint64_t seed, T* params) {
+  NG_REQUIRE(preset == "gpt2" || preset == "plain", "model.init: preset '{}' is not available yet", preset);
+  const double base_std = 0.02;
+  const double residual_std = preset == "gpt2" ? base_std / std::sqrt(2.0 * table.dims().L) : base_std;
+  // Each tensor draws from its own stream (seed, tensor index), so adding a tensor to the table
+  // never changes the init of the others: strategies start from identical GPT-2 weights.
+  for (size_t i = 0; i < table.tensors().size(); ++i) {
+    const ParamTensor& t = table.tensors()[i];
+    Rng rng(seed * 1000003ull + i);
+    T* p = params + t.offset;
+    for (size_t k = 0; k < t.numel; ++k) {
+      switch (t.init) {
+        case InitRule::Normal: p[k] = T(base_std * rng.normal()); break;
+        case InitRule::ResidualOut: p[k] = T(residual_std * rng.normal()); break;
+        case InitRule::Zeros: p[k] = T(0); break;
+        case InitRule::Ones: p[k] = T(1); break;
+      }
+    }
+  }
+  // The padded vocabulary rows never receive gradient; keep them zero like llm.c.
+  const ParamTensor& wte = table.get("wte");
+  const ModelDims& d = table.dims();
+  for (size_t k = size_t(d.V) * d.C; k < wte.numel; ++k) params[wte.offset + k] = T(0);
+}
+
+template void init_params<float>(const ParamTable&, const std::string&, uint64_t, float*);
+template void init_params<double>(const ParamTable&, const std::string&, uint64_t, double*);
+
+}  // namespace ng

@@ -1,0 +1,68 @@
+// The per-block plan: what a normalization strategy compiles into (NORMS.md, "one possible
+// decomposition"). The model executes a plan; it never looks at a strategy's name. Only
+// norm/strategies.cpp maps names to plans.
+//
+// A block is two sublayers (attention, then MLP). Each sublayer, from its input stream x:
+//   u = in(x)          input transform: identity, or c(l) * N(x) with its own norm tensors
+//   f = Sublayer(u)
+//   g = out(f)         output transform: identity, or N(f)
+//   y = combine(x, g)  residual combine: x + g (more rules arrive with the strategies issue)
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ng {
+
+enum class NormFunction { LayerNorm, RMSNorm };
+
+// Which learnable norm a transform uses: the base name of a per-layer gain/bias pair in the
+// parameter table ("ln1" -> "ln1w", "ln1b"). Empty = no norm at this site.
+struct NormSite {
+  std::string tensor;
+  bool active() const { return !tensor.empty(); }
+};
+
+enum class Combine {
+  Add,  // y = x + g
+};
+
+struct SublayerPlan {
+  NormSite input_norm;        // u = input_scale * N(x) when active, else u = x
+  float input_scale = 1.0f;
+  NormSite output_norm;       // g = N(f) when active, else g = f
+  Combine combine = Combine::Add;
+};
+
+struct BlockPlan {
+  SublayerPlan attn;
+  SublayerPlan mlp;
+};
+
+// A norm the strategy adds to the parameter table beyond GPT-2's ln1, ln2 (per layer) and lnf,
+// which always exist so that llm.c model files map one to one (NORMS.md). Gain "<name>w" and
+// bias "<name>b" (the bias stays zero and unused under rmsnorm).
+struct NormTensor {
+  std::string name;  // base name, e.g. "ln1"
+  bool per_layer = true;
+};
+
+struct ModelPlan {
+  std::string strategy;      // canonical name (aliases resolved), recorded in checkpoints
+  NormFunction function = NormFunction::LayerNorm;
+  float eps = 1e-5f;
+  NormSite embed_norm;       // h0 = N(E[tok] + P[pos]) when active
+  NormSite final_norm;       // logits = E . Nf(xL) when active
+  std::vector<BlockPlan> blocks;
+  std::vector<NormTensor> extra_norms;  // appended after the 16 GPT-2 tensors, in this order
+  std::string init;          // resolved init preset: gpt2 | plain | deepnorm
+};
+
+struct NormConfig;
+// Compiles the config's norm section for a model of n_layer blocks. UserError for an unknown
+// strategy or function, or a combination the strategy does not support.
+ModelPlan make_plan(const NormConfig& cfg, int n_layer, const std::string& init_preset);
+
+const char* norm_function_name(NormFunction f);
+
+}  // namespace ng

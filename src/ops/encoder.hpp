@@ -1,0 +1,29 @@
+// Embedding: out[b,t,:] = wte[tokens[b,t], :] + wpe[t, :]
+//   shapes: tokens (B,T) int32 < V; wte (Vp,C); wpe (maxT,C) with T <= maxT; out (B,T,C)
+//   saves nothing (backward needs only the tokens)
+//   backward: dwte[tokens[b,t]] += dout[b,t]; dwpe[t] += dout[b,t]   (always accumulates)
+#pragma once
+
+#include <cstdint>
+
+namespace ng {
+
+template <class T>
+struct EncoderForwardArgs {
+  T* out;
+  const int32_t* tokens;
+  const T* wte;
+  const T* wpe;
+  int B, T_, C;
+};
+
+template <class T>
+struct EncoderBackwardArgs {
+  T* dwte;
+  T* dwpe;
+  const T* dout;
+  const int32_t* tokens;
+  int B, T_, C;
+};
+
+}  // namespace ng

@@ -1,0 +1,73 @@
+#include "train/adamw.hpp"
+
+#include <omp.h>
+
+#include <cmath>
+#include <vector>
+
+namespace ng {
+
+template <class T>
+AdamW<T>::AdamW(const ParamTable& table, const OptimConfig& cfg)
+    : cfg_(cfg), m_(table.total(), T(0)), v_(table.total(), T(0)) {
+  for (const auto& t : table.tensors())
+    ranges_.push_back({t.offset, t.offset + t.numel, decays(t.kind, cfg.decay_params) && cfg.weight_decay > 0});
+}
+
+template <class T>
+void AdamW<T>::step(T* params, const T* grads, double lr, int step) {
+  const double t = step + 1;
+  const T b1 = T(cfg_.beta1), b2 = T(cfg_.beta2), eps = T(cfg_.eps);
+  const T bc1 = T(1.0 - std::pow(cfg_.beta1, t)), bc2 = T(1.0 - std::pow(cfg_.beta2, t));
+  const T lr_t = T(lr);
+  T* m = m_.data();
+  T* v = v_.data();
+  for (const Range& r : ranges_) {
+    const T decay = r.decay ? T(lr * cfg_.weight_decay) : T(0);
+#pragma omp parallel for simd
+    for (size_t i = r.begin; i < r.end; ++i) {
+      const T g = grads[i];
+      m[i] = b1 * m[i] + (T(1) - b1) * g;
+      v[i] = b2 * v[i] + (T(1) - b2) * g * g;
+      const T mhat = m[i] / bc1;
+      const T vhat = v[i] / bc2;
+      params[i] -= decay * params[i];
+      params[i] -= lr_t * mhat / (std::sqrt(vhat) + eps);
+    }
+  }
+}
+
+template <class T>
+double grad_norm(const T* grads, size_t n) {
+  // Per-thread partial sums over a fixed static partition, added in thread order: OpenMP's own
+  // reduction may combine partials in any order, which would break bitwise-reproducible runs.
+  std::vector<double> partial(omp_get_max_threads(), 0.0);
+#pragma omp parallel
+  {
+    double s = 0;
+#pragma omp for schedule(static)
+    for (size_t i = 0; i < n; ++i) s += double(grads[i]) * double(grads[i]);
+    partial[omp_get_thread_num()] = s;
+  }
+  double s = 0;
+  for (double p : partial) s += p;
+  return std::sqrt(s);
+}
+
+template <class T>
+double clip_grads(T* grads, size_t n, double norm, double clip) {
+  if (clip <= 0 || !(norm > clip)) return 1.0;
+  const T f = T(clip / norm);
+#pragma omp parallel for simd
+  for (size_t i = 0; i < n; ++i) grads[i] *= f;
+  return clip / norm;
+}
+
+template class AdamW<float>;
+template class AdamW<double>;
+template double grad_norm<float>(const float*, size_t);
+template double grad_norm<double>(const double*, size_t);
+template double clip_grads<float>(float*, size_t, double, double);
+template double clip_grads<double>(double*, size_t, double, double);
+
+}  // namespace ng

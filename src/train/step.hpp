@@ -1,0 +1,31 @@
+// One optimizer step, the same for the trainer and for tests:
+//   zero grads -> grad_accum x (next batch, forward, backward with loss scale 1/grad_accum)
+//   -> average gradients over ranks -> global norm -> clip -> AdamW at lr(step).
+// The reported loss is the mean over micro-batches and ranks (DESIGN.md: the loss of step s's
+// forward pass, before its update).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "dist/communicator.hpp"
+#include "model/gpt.hpp"
+#include "train/adamw.hpp"
+#include "train/schedule.hpp"
+
+namespace ng {
+
+struct StepResult {
+  double loss = 0;
+  double grad_norm = 0;  // before clipping
+  double lr = 0;
+};
+
+// Fills inputs and targets, each (B,T), with the next micro-batch.
+using BatchFn = std::function<void(int32_t* inputs, int32_t* targets)>;
+
+template <class T>
+StepResult train_step(GPT<T>& model, AdamW<T>& opt, Communicator& comm, const LrSchedule& schedule,
+                      const OptimConfig& cfg, int step, int grad_accum, const BatchFn& next_batch);
+
+}  // namespace ng
