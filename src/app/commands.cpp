@@ -1,0 +1,115 @@
+#include "app/commands.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "backend/backend.hpp"
+#include "config/config.hpp"
+#include "core/errors.hpp"
+#include "core/rng.hpp"
+#include "data/loader.hpp"
+#include "data/tokenizer.hpp"
+#include "model/model_file.hpp"
+#include "train/evaluate.hpp"
+#include "train/model_setup.hpp"
+
+namespace ng {
+
+void run_sample(const SampleOptions& o) {
+  NG_REQUIRE(o.tokens >= 1, "-n: need at least 1 token, got {}", o.tokens);
+  NG_REQUIRE(o.temperature > 0, "--temperature must be > 0, got {}", o.temperature);
+  const ModelSpec spec = model_spec_from_file(o.checkpoint);
+  const char* tok_name = spec.dims.V == 257 ? "byte" : spec.dims.V == 50257 ? "gpt2" : nullptr;
+  NG_REQUIRE(tok_name != nullptr, "{}: no tokenizer for vocab size {} (byte = 257, gpt2 = 50257)", o.checkpoint,
+             spec.dims.V);
+  auto tokenizer = make_tokenizer(tok_name);
+  auto backend = make_cpu_backend<float>();
+  const int T = spec.dims.maxT;
+  GPT<float> model(spec.dims, spec.plan, *backend, 1, T);
+  load_model_file(o.checkpoint, model.table(), model.plan(), model.params.data());
+
+  std::vector<int32_t> ids = o.prompt.empty() ? std::vector<int32_t>{tokenizer->eot_id()} : tokenizer->encode(o.prompt);
+  const size_t prompt_len = ids.size();
+  std::fputs(o.prompt.c_str(), stdout);
+  std::fflush(stdout);
+  Rng rng(o.seed);
+  std::vector<int32_t> window(T, 0);
+  std::vector<double> p(spec.dims.V);
+  for (int i = 0; i < o.tokens; ++i) {
+    // The last T tokens as context; causal attention makes the zero padding after them harmless.
+    const size_t len = std::min<size_t>(ids.size(), size_t(T));
+    std::fill(window.begin(), window.end(), 0);
+    std::copy(ids.end() - long(len), ids.end(), window.begin());
+    model.forward(window.data(), nullptr);
+    const float* logits = model.logits() + (len - 1) * spec.dims.Vp;
+    double maxv = -INFINITY, sum = 0;
+    for (int v = 0; v < spec.dims.V; ++v) maxv = std::max(maxv, double(logits[v]) / o.temperature);
+    for (int v = 0; v < spec.dims.V; ++v) sum += p[v] = std::exp(double(logits[v]) / o.temperature - maxv);
+    double u = rng.uniform() * sum;
+    int next = spec.dims.V - 1;
+    for (int v = 0; v < spec.dims.V; ++v) {
+      if ((u -= p[v]) < 0) {
+        next = v;
+        break;
+      }
+    }
+    ids.push_back(next);
+    std::fputs(tokenizer->decode(std::vector<int32_t>{next}).c_str(), stdout);
+    std::fflush(stdout);
+  }
+  (void)prompt_len;
+  std::fputs("\n", stdout);
+}
+
+void run_eval(const std::string& config_path, const std::vector<std::string>& overrides, const std::string& checkpoint) {
+  const Config cfg = load_config(config_path, overrides);
+  NG_REQUIRE(!cfg.data.val.empty(), "{}: data.val is empty; eval needs validation shards", config_path);
+  const ModelSpec spec = resolve_model(cfg);
+  auto backend = make_cpu_backend<float>();
+  GPT<float> model(spec.dims, spec.plan, *backend, cfg.train.batch_size, cfg.model.seq_len);
+  load_model_file(checkpoint, model.table(), model.plan(), model.params.data());
+  DataLoader val({cfg.data.val, cfg.train.batch_size, cfg.model.seq_len, 0, 1, false, 0, "data.val"});
+  val.check_token_ids(spec.dims.V);
+  const double loss = evaluate(model, val, cfg.eval.batches);
+  std::printf("%s\n", nlohmann::json({{"checkpoint", checkpoint}, {"val_loss", loss}, {"batches", cfg.eval.batches}})
+                          .dump()
+                          .c_str());
+}
+
+void run_info(const std::string& config_path, const std::vector<std::string>& overrides) {
+  const Config cfg = load_config(config_path, overrides);
+  const ModelSpec spec = resolve_model(cfg);
+  const ParamTable table(spec.dims, spec.plan);
+  const ModelDims& d = spec.dims;
+  const int B = cfg.train.batch_size, T = cfg.model.seq_len;
+  std::printf("resolved config (%s):\n%s\n\n", config_path.c_str(), config_to_json(cfg).dump(2).c_str());
+  std::printf("model: strategy %s, norm %s, init %s; L %d, heads %d, d_model %d, V %d (padded %d), context %d\n\n",
+              spec.plan.strategy.c_str(), norm_function_name(spec.plan.function), spec.plan.init.c_str(), d.L, d.NH,
+              d.C, d.V, d.Vp, d.maxT);
+  std::printf("%-12s %-18s %12s\n", "tensor", "shape", "parameters");
+  for (const auto& t : table.tensors()) {
+    std::string shape;
+    for (auto s : t.shape) shape += (shape.empty() ? "" : "x") + std::to_string(s);
+    std::printf("%-12s %-18s %12zu\n", t.name.c_str(), shape.c_str(), t.numel);
+  }
+  const size_t n = table.total();
+  std::printf("%-12s %-18s %12zu  (%.3fM)\n\n", "total", "", n, n / 1e6);
+  const double fpt = flops_per_token(d, n, T);
+  std::printf("FLOPs per token: %.4g (6N + 12*L*T*d = 6*%zu + 12*%d*%d*%d), %.4g per step of %ld tokens\n", fpt, n,
+              d.L, T, d.C, fpt * B * T * cfg.train.grad_accum, long(B) * T * cfg.train.grad_accum);
+  // Memory on the CPU backend (fp32): parameters, gradients, two AdamW moments, activations.
+  auto backend = make_cpu_backend<float>();
+  const size_t N = size_t(B) * T, C = d.C;
+  size_t act = N * C * (2 + d.L * 16) + size_t(d.L) * B * d.NH * T * T + N * d.Vp;  // the GPT activation arena
+  act += N * C * 9 + size_t(B) * d.NH * T * T;                                      // backward scratch
+  const double mib = 1.0 / (1 << 20);
+  std::printf("memory estimate (fp32): parameters %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB, "
+              "activations ~%.1f MiB; total ~%.1f MiB\n",
+              n * 4 * mib, n * 4 * mib, 2 * n * 4 * mib, act * 4 * mib, (4 * n + act) * 4 * mib);
+}
+
+}  // namespace ng
