@@ -53,6 +53,15 @@ int main(int argc, char** argv) {
   info_cmd->add_option("-c,--config", info_config, "config JSON")->required();
   info_cmd->add_option("--set", info_overrides, "override a config key");
 
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    for (const auto* sub : app.get_subcommands({})) known = known || sub->get_name() == argv[1];
+    if (!known) {
+      std::fprintf(stderr, "normgpt: error: unknown subcommand '%s' (expected train, eval, sample, tokenize, info)\n",
+                   argv[1]);
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -23,8 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kChunkBytes = size_t(1) << 20;          // encode this much at a time
-constexpr uint64_t kBigInputBytes = uint64_t(32) << 20;  // print progress above this total
-constexpr uint64_t kProgressEvery = uint64_t(64) << 20;  // ... once per this many bytes
+constexpr uint64_t kBigInputBytes = uint64_t(32) << 20;  // above this total, print progress every 10%
 
 bool ascii_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
@@ -83,6 +82,8 @@ TokenizeSummary run_tokenize(const TokenizeOptions& opts) {
     sizes.push_back(file_size_or_fail(in));
     sum.input_bytes += sizes.back();
   }
+  NG_REQUIRE(sum.input_bytes > 0, "tokenize: the {} input file(s) are all empty; nothing to write",
+             opts.inputs.size());
   const auto tok = make_tokenizer(opts.tokenizer, opts.vocab_dir);
   NG_CHECK(tok->vocab_size() <= 65536, "tokenizer {} has {} ids; uint16 shards hold 65536", tok->name(),
            tok->vocab_size());
@@ -91,7 +92,8 @@ TokenizeSummary run_tokenize(const TokenizeOptions& opts) {
   const bool report = sum.input_bytes >= kBigInputBytes;
   std::vector<uint16_t> stream;
   std::vector<int32_t> ids;
-  uint64_t done_bytes = 0, next_report = kProgressEvery;
+  const uint64_t report_every = sum.input_bytes / 10 + 1;
+  uint64_t done_bytes = 0, next_report = report_every;
   for (size_t f = 0; f < opts.inputs.size(); ++f) {
     const std::string text = read_whole_file(opts.inputs[f], sizes[f]);
     stream.push_back(uint16_t(tok->eot_id()));
@@ -107,12 +109,10 @@ TokenizeSummary run_tokenize(const TokenizeOptions& opts) {
         fmt::print("tokenize: {:.0f}/{:.0f} MB, {} tokens, {:.1f} MB/s\n", done_bytes / 1e6, sum.input_bytes / 1e6,
                    stream.size(), done_bytes / 1e6 / std::max(s, 1e-9));
         std::fflush(stdout);
-        next_report += kProgressEvery;
+        next_report += report_every;
       }
     }
   }
-  NG_REQUIRE(sum.input_bytes > 0, "tokenize: the {} input file(s) are all empty; nothing to write",
-             opts.inputs.size());
 
   const uint64_t n = stream.size();
   sum.val_tokens = uint64_t(std::floor(opts.val_fraction * double(n)));

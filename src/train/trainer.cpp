@@ -95,10 +95,6 @@ int run_train(const TrainOptions& o) {
     NG_REQUIRE(!fs::exists(run / "config.json") && !fs::exists(metrics_path) && !fs::exists(run / "checkpoints"),
                "run directory {} already holds a run (use --resume to continue it, or another -o)", run.string());
   }
-  fs::create_directories(run / "checkpoints");
-  write_json(run / "config.json", config_to_json(cfg));
-  log_to_file((run / "train.log").string());
-
   const ModelSpec spec = resolve_model(cfg);
   const int B = cfg.train.batch_size, T = cfg.model.seq_len;
   LocalCommunicator comm;
@@ -113,6 +109,11 @@ int run_train(const TrainOptions& o) {
   auto backend = make_cpu_backend<float>();
   GPT<float> model(spec.dims, spec.plan, *backend, B, T);
   initialize_model(model, cfg);
+
+  // Everything the user gave has been checked: only now touch the run directory.
+  fs::create_directories(run / "checkpoints");
+  write_json(run / "config.json", config_to_json(cfg));
+  log_to_file((run / "train.log").string());
   AdamW<float> opt(model.table(), cfg.optim);
   const LrSchedule schedule{cfg.optim.lr, cfg.optim.schedule, cfg.optim.warmup_steps, cfg.optim.min_lr_ratio,
                             cfg.train.steps};
@@ -216,8 +217,9 @@ int run_train(const TrainOptions& o) {
   run_eval(cfg.train.steps);
   save_checkpoint(cfg.train.steps);
   finish("completed", cfg.train.steps, train_loss, train_s, run_tokens);
-  log->info("done: {} steps, final train loss {:.4f}, val loss {:.4f}, {} ({:.0f} tok/s)", cfg.train.steps, train_loss,
-            last_val, format_duration(wall.seconds()), train_s > 0 ? run_tokens / train_s : 0.0);
+  log->info("done: {} steps, final train loss {:.4f}, val loss {}, {} ({:.0f} tok/s)", cfg.train.steps, train_loss,
+            val_data ? fmt::format("{:.4f}", last_val) : "n/a (no data.val)", format_duration(wall.seconds()),
+            train_s > 0 ? run_tokens / train_s : 0.0);
   return 0;
 }
 
