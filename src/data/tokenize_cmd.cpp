@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <regex>
 #include <span>
 
 #include <fmt/format.h>
@@ -46,12 +45,21 @@ std::vector<std::string> write_split(const fs::path& dir, const std::string& pre
   return files;
 }
 
-// Removes train_NNNNNN.bin / val_NNNNNN.bin files in `dir` that this run did not write.
+// True for the names write_split gives: train_NNNNNN.bin or val_NNNNNN.bin.
+bool is_shard_name(std::string_view name) {
+  for (std::string_view prefix : {"train_", "val_"}) {
+    if (!name.starts_with(prefix) || !name.ends_with(".bin")) continue;
+    const std::string_view digits = name.substr(prefix.size(), name.size() - prefix.size() - 4);
+    return digits.size() == 6 && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+  }
+  return false;
+}
+
+// Removes shard files in `dir` that this run did not write.
 void remove_stale_shards(const fs::path& dir, const std::vector<std::string>& written) {
-  static const std::regex ours(R"((train|val)_[0-9]{6}\.bin)");
   for (const auto& entry : fs::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
-    if (!std::regex_match(name, ours)) continue;
+    if (!is_shard_name(name)) continue;
     const bool ours_now = std::any_of(written.begin(), written.end(),
                                       [&](const std::string& w) { return fs::path(w).filename() == name; });
     if (ours_now) continue;

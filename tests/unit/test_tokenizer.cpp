@@ -283,14 +283,16 @@ TEST_F(TokenizeCmdTest, ZeroValFractionWritesNoValAndStaleShardsAreRemoved) {
   ng::run_tokenize(o);  // 6 tokens: 3 train shards, 3 val shards
   EXPECT_TRUE(fs::exists(path("out/val_000002.bin")));
   text_file("out/notes.txt", "keep me");
+  text_file("out/train_old.bin", "not named like our shards: kept");
   o.val_fraction = 0;
   o.shard_tokens = 4;
   const ng::TokenizeSummary s = ng::run_tokenize(o);
   EXPECT_EQ(s.train_tokens, 6u);
   EXPECT_TRUE(s.val_files.empty());
-  EXPECT_EQ(ng::expand_patterns({path("out/*.bin")}, "test"),
+  EXPECT_EQ(ng::expand_patterns({path("out/*_0*.bin")}, "test"),
             (std::vector<std::string>{path("out/train_000000.bin"), path("out/train_000001.bin")}));
   EXPECT_TRUE(fs::exists(path("out/notes.txt")));
+  EXPECT_TRUE(fs::exists(path("out/train_old.bin")));
 }
 
 TEST_F(TokenizeCmdTest, Gpt2StreamMatchesEncodingEachDocument) {
