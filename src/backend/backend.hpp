@@ -8,6 +8,7 @@
 
 #include "ops/attention.hpp"
 #include "ops/encoder.hpp"
+#include "ops/geodesic.hpp"
 #include "ops/loss.hpp"
 #include "ops/matmul.hpp"
 #include "ops/norm.hpp"
@@ -31,7 +32,10 @@ class Backend {
   virtual void attention_backward(const AttentionBackwardArgs<T>& a) const = 0;
   virtual void gelu_forward(const GeluForwardArgs<T>& a) const = 0;
   virtual void gelu_backward(const GeluBackwardArgs<T>& a) const = 0;
-  virtual void add(const AddArgs<T>& a) const = 0;
+  virtual void residual(const ResidualArgs<T>& a) const = 0;
+  virtual void scale(const ScaleArgs<T>& a) const = 0;
+  virtual void geodesic_forward(const GeodesicForwardArgs<T>& a) const = 0;
+  virtual void geodesic_backward(const GeodesicBackwardArgs<T>& a) const = 0;
   virtual void crossentropy_forward(const CrossEntropyForwardArgs<T>& a) const = 0;
   virtual void crossentropy_backward(const CrossEntropyBackwardArgs<T>& a) const = 0;
 };

@@ -37,6 +37,11 @@ GPT<T>::GPT(const ModelDims& dims, const ModelPlan& plan, const Backend<T>& back
       want_norm(sp.input_norm.active(), sa.in_norm, sa.in_mean, sa.in_rstd);
       want(sa.out, N * C);
       want_norm(sp.output_norm.active(), sa.out_norm, sa.out_mean, sa.out_rstd);
+      want_norm(sp.combine == Combine::NormAdd, sa.z, sa.z_mean, sa.z_rstd);
+      if (sp.combine == Combine::Geodesic) {
+        want(sa.angle, N);
+        want(sa.clamped, N);
+      }
       want(sa.y, N * C);
     };
     want_sublayer(p.attn, a.attn);
@@ -57,6 +62,10 @@ GPT<T>::GPT(const ModelDims& dims, const ModelPlan& plan, const Backend<T>& back
   want(dqkv_, N * 3 * C);
   want(dfch_, N * 4 * C);
   want(datt_scratch_, att);
+  want(dtmp_z_, N * C);
+  want(dtmp_g_, N * C);
+  want(dx_alt_, N * C);
+  want(dskip_, N * C);
   size_t total = 0;
   for (auto& [p, n] : slots) total += n;
   arena_.assign(total, T(0));
@@ -116,7 +125,8 @@ void GPT<T>::mlp_core_forward(int l, const T* u) {
 }
 
 template <class T>
-const T* GPT<T>::sublayer_forward(int l, const SublayerPlan& p, const T* x, SublayerActs<T>& a, bool attention) {
+const T* GPT<T>::sublayer_forward(int l, const SublayerPlan& p, const T* x, const T* block_in, SublayerActs<T>& a,
+                                  bool attention) {
   const T* u = x;
   if (p.input_norm.active()) {
     norm_forward(p.input_norm, l, x, a.in_norm, a.in_mean, a.in_rstd, T(p.input_scale));
@@ -128,8 +138,17 @@ const T* GPT<T>::sublayer_forward(int l, const SublayerPlan& p, const T* x, Subl
     norm_forward(p.output_norm, l, a.out, a.out_norm, a.out_mean, a.out_rstd, T(1));
     g = a.out_norm;
   }
+  const size_t n = size_t(N_) * dims_.C;
   switch (p.combine) {
-    case Combine::Add: be_.add({a.y, x, g, size_t(N_) * dims_.C}); break;
+    case Combine::Add: be_.residual({a.y, x, g, nullptr, T(1), n}); break;
+    case Combine::NormAdd:
+      be_.residual({a.z, x, g, p.skip_block_input ? block_in : nullptr, T(p.alpha), n});
+      norm_forward(p.combine_norm, l, a.z, a.y, a.z_mean, a.z_rstd, T(1));
+      break;
+    case Combine::Geodesic:
+      be_.geodesic_forward({a.y, a.angle, a.clamped, x, g, tensor(params.data(), p.geo.a, l),
+                            tensor(params.data(), p.geo.b, l), p.geo.decay, p.geo.clamp, N_, dims_.C});
+      break;
   }
   return a.y;
 }
@@ -150,8 +169,9 @@ double GPT<T>::forward(const int32_t* inputs, const int32_t* targets) {
     x = embed_out_;
   }
   for (int l = 0; l < dims_.L; ++l) {
-    x = sublayer_forward(l, plan_.blocks[l].attn, x, layers_[l].attn, true);
-    x = sublayer_forward(l, plan_.blocks[l].mlp, x, layers_[l].mlp, false);
+    const T* block_in = x;
+    x = sublayer_forward(l, plan_.blocks[l].attn, x, block_in, layers_[l].attn, true);
+    x = sublayer_forward(l, plan_.blocks[l].mlp, x, block_in, layers_[l].mlp, false);
   }
   if (plan_.final_norm.active()) {
     norm_forward(plan_.final_norm, 0, x, final_out_, final_mean_, final_rstd_, T(1));
@@ -194,14 +214,35 @@ void GPT<T>::mlp_core_backward(int l, const T* df, const T* u, T* du, bool accum
                        accumulate});
 }
 
+// The combine's backward. On entry dstream_ holds dL/dy; on exit it holds the combine's part of
+// dL/dx, and the returned buffer holds dL/dg. For b2t's skip, dL/d(block input) waits in dskip_.
+template <class T>
+const T* GPT<T>::combine_backward(int l, const SublayerPlan& p, const T* x, SublayerActs<T>& a) {
+  const size_t n = size_t(N_) * dims_.C;
+  switch (p.combine) {
+    case Combine::Add:  // y = x + g: dx = dy (already in dstream_), dg = dy
+      return dstream_;
+    case Combine::NormAdd:  // y = N(z), z = alpha x + g (+ skip): dg = dz, dx = alpha dz
+      norm_backward(p.combine_norm, l, dstream_, a.z, a.z_mean, a.z_rstd, T(1), dtmp_z_, false);
+      if (p.skip_block_input) be_.scale({dskip_, dtmp_z_, T(1), n, false});
+      be_.scale({dstream_, dtmp_z_, T(p.alpha), n, false});
+      return dtmp_z_;
+    case Combine::Geodesic: {
+      const T* g = p.output_norm.active() ? a.out_norm : a.out;
+      be_.geodesic_backward({dx_alt_, dtmp_g_, tensor(grads.data(), p.geo.a, l), tensor(grads.data(), p.geo.b, l),
+                             dstream_, x, g, tensor(params.data(), p.geo.a, l), tensor(params.data(), p.geo.b, l),
+                             p.geo.decay, p.geo.clamp, N_, dims_.C});
+      std::swap(dstream_, dx_alt_);
+      return dtmp_g_;
+    }
+  }
+  return nullptr;
+}
+
 // On entry dstream_ holds dL/dy; on exit it holds dL/dx.
 template <class T>
 void GPT<T>::sublayer_backward(int l, const SublayerPlan& p, const T* x, SublayerActs<T>& a, bool attention) {
-  // Combine: y = x + g gives dx = dy (already in dstream_) and dg = dy.
-  const T* dg = nullptr;
-  switch (p.combine) {
-    case Combine::Add: dg = dstream_; break;
-  }
+  const T* dg = combine_backward(l, p, x, a);
   const T* df = dg;
   if (p.output_norm.active()) {
     norm_backward(p.output_norm, l, dg, a.out, a.out_mean, a.out_rstd, T(1), dtmp_f_, false);
@@ -234,6 +275,7 @@ void GPT<T>::backward(T loss_scale) {
     LayerActs<T>& a = layers_[l];
     sublayer_backward(l, plan_.blocks[l].mlp, a.attn.y, a.mlp, false);
     sublayer_backward(l, plan_.blocks[l].attn, l == 0 ? x0 : layers_[l - 1].mlp.y, a.attn, true);
+    if (plan_.blocks[l].mlp.skip_block_input) be_.scale({dstream_, dskip_, T(1), size_t(N_) * C, true});
   }
   const T* dencoded = dstream_;
   if (plan_.embed_norm.active()) {

@@ -25,6 +25,11 @@ struct SublayerActs {
   T* out_norm = nullptr; // g when the output transform normalizes (N,C)
   T* out_mean = nullptr;
   T* out_rstd = nullptr;
+  T* z = nullptr;        // NormAdd: the sum before the combine's norm (N,C)
+  T* z_mean = nullptr;
+  T* z_rstd = nullptr;
+  T* angle = nullptr;    // Geodesic: the update angle t per token (N)
+  T* clamped = nullptr;  // Geodesic: 1 where a clamp was active (N)
   T* y = nullptr;        // the stream after the combine (N,C)
 };
 
@@ -62,15 +67,18 @@ class GPT {
 
   const T* logits() const { return logits_; }  // (B,T,Vp) after forward without targets
   const T* losses() const { return losses_; }  // (B,T) after forward with targets
-  const T* stream_after(int layer) const { return layers_[layer].mlp.y; }
+  // Activations of the last forward pass, for layer statistics.
+  const LayerActs<T>& layer_acts(int layer) const { return layers_[layer]; }
 
   // Pointer to tensor `name` (layer slice `layer` for per-layer tensors) in a buffer of the
   // table's layout: params.data() or grads.data().
   T* tensor(T* buffer, const std::string& name, int layer = 0) const;
 
  private:
-  const T* sublayer_forward(int l, const SublayerPlan& p, const T* x, SublayerActs<T>& a, bool attention);
+  const T* sublayer_forward(int l, const SublayerPlan& p, const T* x, const T* block_in, SublayerActs<T>& a,
+                            bool attention);
   void sublayer_backward(int l, const SublayerPlan& p, const T* x, SublayerActs<T>& a, bool attention);
+  const T* combine_backward(int l, const SublayerPlan& p, const T* x, SublayerActs<T>& a);
   void attention_core_forward(int l, const T* u);
   void mlp_core_forward(int l, const T* u);
   void attention_core_backward(int l, const T* df, const T* u, T* du, bool accumulate);
@@ -105,6 +113,10 @@ class GPT {
   T* dqkv_ = nullptr;     // (N,3C)
   T* dfch_ = nullptr;     // (N,4C)
   T* datt_scratch_ = nullptr;
+  T* dtmp_z_ = nullptr;   // (N,C) NormAdd: gradient of the pre-norm sum
+  T* dtmp_g_ = nullptr;   // (N,C) Geodesic: gradient of the update
+  T* dx_alt_ = nullptr;   // (N,C) Geodesic: dx, then swapped with dstream_
+  T* dskip_ = nullptr;    // (N,C) b2t: gradient reaching the block input through the skip
   bool have_targets_ = false;
 };
 

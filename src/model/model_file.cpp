@@ -38,7 +38,8 @@ size_t gpt2_elements(const ModelDims& d) {
 
 bool is_plain_gpt2(const ModelPlan& plan) {
   return plan.strategy == "pre" && plan.function == NormFunction::LayerNorm && !plan.embed_norm.active() &&
-         plan.final_norm.active() && plan.extra_norms.empty();
+         plan.final_norm.active() && plan.extra_norms.empty() &&
+         plan.extra_scalars.empty();
 }
 
 ModelFileInfo read_model_info(const std::string& path) {

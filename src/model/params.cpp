@@ -34,13 +34,28 @@ ParamTable::ParamTable(const ModelDims& d, const ModelPlan& plan) : dims_(d) {
     add(n.name + "w", shape, K::Gain, I::Ones, n.per_layer);
     add(n.name + "b", shape, K::Bias, I::Zeros, n.per_layer);
   }
+  for (const auto& s : plan.extra_scalars) {
+    ParamTensor& t = add(s.name, {L}, K::Scalar, I::Constant, true);
+    t.trainable = s.trainable;
+    t.init_value = s.init;
+  }
 }
 
-void ParamTable::add(std::string name, std::vector<int64_t> shape, ParamKind kind, InitRule init, bool per_layer) {
+ParamTensor& ParamTable::add(std::string name, std::vector<int64_t> shape, ParamKind kind, InitRule init,
+                             bool per_layer) {
   size_t n = 1;
   for (auto s : shape) n *= size_t(s);
-  tensors_.push_back({std::move(name), std::move(shape), kind, init, per_layer, total_, n});
+  ParamTensor t;
+  t.name = std::move(name);
+  t.shape = std::move(shape);
+  t.kind = kind;
+  t.init = init;
+  t.per_layer = per_layer;
+  t.offset = total_;
+  t.numel = n;
+  tensors_.push_back(std::move(t));
   total_ += n;
+  return tensors_.back();
 }
 
 const ParamTensor* ParamTable::find(const std::string& name) const {
@@ -63,7 +78,8 @@ bool decays(ParamKind kind, const std::string& decay_params) {
 
 template <class T>
 void init_params(const ParamTable& table, const std::string& preset, uint64_t seed, T* params) {
-  NG_REQUIRE(preset == "gpt2" || preset == "plain", "model.init: preset '{}' is not available yet", preset);
+  NG_REQUIRE(preset == "gpt2" || preset == "plain" || preset == "deepnorm",
+             "model.init: unknown preset '{}' (known: gpt2, plain, deepnorm)", preset);
   const double base_std = 0.02;
   const double residual_std = preset == "gpt2" ? base_std / std::sqrt(2.0 * table.dims().L) : base_std;
   // Each tensor draws from its own stream (seed, tensor index), so adding a tensor to the table
@@ -78,8 +94,26 @@ void init_params(const ParamTable& table, const std::string& preset, uint64_t se
         case InitRule::ResidualOut: p[k] = T(residual_std * rng.normal()); break;
         case InitRule::Zeros: p[k] = T(0); break;
         case InitRule::Ones: p[k] = T(1); break;
+        case InitRule::Constant: p[k] = T(t.init_value); break;
       }
     }
+  }
+  if (preset == "deepnorm") {
+    // DeepNet: beta = (8L)^(-1/4) on the value and output projections and the MLP matrices;
+    // query and key keep the base init.
+    const ModelDims& d = table.dims();
+    const double beta = std::pow(8.0 * d.L, -0.25);
+    const size_t C = d.C;
+    auto scale = [&](const std::string& name, size_t first, size_t count) {
+      const ParamTensor& t = table.get(name);
+      const size_t per = t.numel / size_t(d.L);
+      for (int l = 0; l < d.L; ++l)
+        for (size_t k = first; k < first + count; ++k) params[t.offset + l * per + k] *= T(beta);
+    };
+    scale("qkvw", 2 * C * C, C * C);  // rows 2C..3C of (3C, C): the value projection
+    scale("attprojw", 0, C * C);
+    scale("fcw", 0, 4 * C * C);
+    scale("fcprojw", 0, 4 * C * C);
   }
   // The padded vocabulary rows never receive gradient; keep them zero like llm.c.
   const ParamTensor& wte = table.get("wte");

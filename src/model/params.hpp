@@ -24,6 +24,7 @@ enum class InitRule {
   ResidualOut,   // output projections into the residual stream; depth-scaled under gpt2 init
   Zeros,
   Ones,
+  Constant,      // ParamTensor::init_value (a strategy's scalars)
 };
 
 struct ParamTensor {
@@ -32,6 +33,8 @@ struct ParamTensor {
   ParamKind kind;
   InitRule init;
   bool per_layer = false;      // stacked over layers; layer l is the l-th slice of numel / L
+  bool trainable = true;       // false: the optimizer leaves it as initialized
+  float init_value = 0.0f;     // for InitRule::Constant
   size_t offset = 0;           // in elements, into the flat buffer
   size_t numel = 0;
 };
@@ -49,7 +52,7 @@ class ParamTable {
   const ModelDims& dims() const { return dims_; }
 
  private:
-  void add(std::string name, std::vector<int64_t> shape, ParamKind kind, InitRule init, bool per_layer);
+  ParamTensor& add(std::string name, std::vector<int64_t> shape, ParamKind kind, InitRule init, bool per_layer);
   ModelDims dims_;
   std::vector<ParamTensor> tensors_;
   size_t total_ = 0;
@@ -60,7 +63,12 @@ struct OptimConfig;
 // Whether optim.decay_params applies weight decay to a tensor of this kind.
 bool decays(ParamKind kind, const std::string& decay_params);
 
-// Fills `params` by each tensor's init rule under the plan's preset (NORMS.md, Initialization).
+// Fills `params` by each tensor's init rule under the preset (NORMS.md, Initialization):
+//   gpt2: matrices and embeddings N(0, 0.02^2), the residual output projections (attprojw,
+//         fcprojw) N(0, (0.02/sqrt(2L))^2); plain: no depth scaling; deepnorm: plain, then the MLP
+//         matrices and the attention value and output projections times (8L)^(-1/4).
+//   Gains 1, biases 0, scalars their strategy's value. Each tensor draws from its own stream, so
+//   every strategy starts from the same GPT-2 weights for the same seed.
 template <class T>
 void init_params(const ParamTable& table, const std::string& preset, uint64_t seed, T* params);
 

@@ -11,7 +11,8 @@ template <class T>
 AdamW<T>::AdamW(const ParamTable& table, const OptimConfig& cfg)
     : cfg_(cfg), m_(table.total(), T(0)), v_(table.total(), T(0)) {
   for (const auto& t : table.tensors())
-    ranges_.push_back({t.offset, t.offset + t.numel, decays(t.kind, cfg.decay_params) && cfg.weight_decay > 0});
+    ranges_.push_back(
+        {t.offset, t.offset + t.numel, decays(t.kind, cfg.decay_params) && cfg.weight_decay > 0, t.trainable});
 }
 
 template <class T>
@@ -23,6 +24,7 @@ void AdamW<T>::step(T* params, const T* grads, double lr, int step) {
   T* m = m_.data();
   T* v = v_.data();
   for (const Range& r : ranges_) {
+    if (!r.trainable) continue;  // e.g. GeoNorm's angle scalars with geonorm.learn_angle false
     const T decay = r.decay ? T(lr * cfg_.weight_decay) : T(0);
 #pragma omp parallel for simd
     for (size_t i = r.begin; i < r.end; ++i) {

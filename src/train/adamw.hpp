@@ -26,6 +26,7 @@ class AdamW {
   struct Range {
     size_t begin, end;
     bool decay;
+    bool trainable;
   };
   std::vector<Range> ranges_;
   OptimConfig cfg_;

@@ -171,3 +171,66 @@ TEST(OpsFD, CrossEntropyIgnoresPaddedColumns) {
   cpu::crossentropy_forward<D>({losses2.data(), inplace.data(), inplace.data(), tgt.data(), N, V, Vp});
   for (int n = 0; n < N; ++n) EXPECT_NEAR(losses2[n], losses[n], 1e-12);
 }
+
+TEST(OpsFD, ResidualAndScale) {
+  const size_t n = 23;
+  auto x = randn(n, 30), g = randn(n, 31), s = randn(n, 32);
+  std::vector<D> out(n);
+  cpu::residual<D>({out.data(), x.data(), g.data(), s.data(), 1.7, n});
+  for (size_t i = 0; i < n; ++i) EXPECT_DOUBLE_EQ(out[i], 1.7 * x[i] + g[i] + s[i]);
+  cpu::residual<D>({out.data(), x.data(), g.data(), nullptr, 1.0, n});
+  for (size_t i = 0; i < n; ++i) EXPECT_DOUBLE_EQ(out[i], x[i] + g[i]);
+  std::vector<D> d = s;
+  cpu::scale<D>({d.data(), x.data(), 0.5, n, true});
+  for (size_t i = 0; i < n; ++i) EXPECT_DOUBLE_EQ(d[i], s[i] + 0.5 * x[i]);
+  cpu::scale<D>({d.data(), x.data(), 0.5, n, false});
+  for (size_t i = 0; i < n; ++i) EXPECT_DOUBLE_EQ(d[i], 0.5 * x[i]);
+}
+
+// GeoNorm's update with a mix of rows: ordinary, angle-clamped (large update), and a row with
+// r < 1e-6 (plain add). a, b and decay chosen so both clamps occur somewhere, but no row sits on
+// a clamp's boundary (a = 1, b = 0 would put the t0-clamped row exactly on the second clamp).
+class GeodesicFD : public ::testing::TestWithParam<std::tuple<double, double, float>> {};
+
+TEST_P(GeodesicFD, Backward) {
+  const auto [a0, b0, decay] = GetParam();
+  const int N = 9, C = 7;
+  const float clamp = 0.7853981633974483f;
+  auto x = randn(N * C, 40, 1.5), g = randn(N * C, 41, 0.6), W = randn(N * C, 42);
+  for (int i = 0; i < C; ++i) g[3 * C + i] *= 8.0;   // a big update: the t0 clamp
+  for (int i = 0; i < C; ++i) x[5 * C + i] *= 1e-8;  // a tiny stream: the fallback
+  std::vector<D> a = {a0}, b = {b0};
+  std::vector<D> out(N * C), angle(N), clamped(N);
+  auto fwd = [&] {
+    cpu::geodesic_forward<D>({out.data(), angle.data(), clamped.data(), x.data(), g.data(), a.data(), b.data(),
+                              decay, clamp, N, C});
+    return dot(W, out);
+  };
+  fwd();
+  // The norm of every non-fallback row is kept (the geodesic stays on the sphere).
+  for (int n = 0; n < N; ++n) {
+    if (n == 5) continue;
+    double r_in = 0, r_out = 0;
+    for (int i = 0; i < C; ++i) {
+      r_in += x[n * C + i] * x[n * C + i];
+      r_out += out[n * C + i] * out[n * C + i];
+    }
+    // exact but for the 1e-8 guard in u = v / (||v|| + 1e-8)
+    EXPECT_NEAR(std::sqrt(r_out), std::sqrt(r_in), 1e-7 * std::sqrt(r_in)) << "row " << n;
+    EXPECT_LE(angle[n], clamp + 1e-7);
+  }
+  EXPECT_EQ(clamped[3], 1.0);
+  for (int i = 0; i < C; ++i) EXPECT_DOUBLE_EQ(out[5 * C + i], x[5 * C + i] + g[5 * C + i]);
+  std::vector<D> dx(N * C, 9.0), dg(N * C, 9.0), da = {0.25}, db = {0.5};  // dx, dg poisoned
+  cpu::geodesic_backward<D>({dx.data(), dg.data(), da.data(), db.data(), W.data(), x.data(), g.data(), a.data(),
+                             b.data(), decay, clamp, N, C});
+  EXPECT_LT(fd_check(x, dx, fwd, 1e-7).rel(), kTol);
+  EXPECT_LT(fd_check(g, dg, fwd, 1e-7).rel(), kTol);
+  std::vector<D> da_only = {da[0] - 0.25}, db_only = {db[0] - 0.5};  // they accumulate
+  EXPECT_LT(fd_check(a, da_only, fwd, 1e-7).rel(), kTol);
+  EXPECT_LT(fd_check(b, db_only, fwd, 1e-7).rel(), kTol);
+}
+
+INSTANTIATE_TEST_SUITE_P(All, GeodesicFD,
+                         ::testing::Values(std::tuple{1.0, 0.02, 1.0f}, std::tuple{1.3, 0.1, 0.5f},
+                                           std::tuple{0.8, -0.05, 1.0f}, std::tuple{3.0, 0.4, 1.0f}));

@@ -19,7 +19,10 @@ class CpuBackend final : public Backend<T> {
   void attention_backward(const AttentionBackwardArgs<T>& a) const override { cpu::attention_backward(a); }
   void gelu_forward(const GeluForwardArgs<T>& a) const override { cpu::gelu_forward(a); }
   void gelu_backward(const GeluBackwardArgs<T>& a) const override { cpu::gelu_backward(a); }
-  void add(const AddArgs<T>& a) const override { cpu::add(a); }
+  void residual(const ResidualArgs<T>& a) const override { cpu::residual(a); }
+  void scale(const ScaleArgs<T>& a) const override { cpu::scale(a); }
+  void geodesic_forward(const GeodesicForwardArgs<T>& a) const override { cpu::geodesic_forward(a); }
+  void geodesic_backward(const GeodesicBackwardArgs<T>& a) const override { cpu::geodesic_backward(a); }
   void crossentropy_forward(const CrossEntropyForwardArgs<T>& a) const override { cpu::crossentropy_forward(a); }
   void crossentropy_backward(const CrossEntropyBackwardArgs<T>& a) const override { cpu::crossentropy_backward(a); }
 };

@@ -4,6 +4,7 @@
 
 #include "ops/attention.hpp"
 #include "ops/encoder.hpp"
+#include "ops/geodesic.hpp"
 #include "ops/loss.hpp"
 #include "ops/matmul.hpp"
 #include "ops/norm.hpp"
@@ -21,7 +22,10 @@ template <class T> void attention_forward(const AttentionForwardArgs<T>& a);
 template <class T> void attention_backward(const AttentionBackwardArgs<T>& a);
 template <class T> void gelu_forward(const GeluForwardArgs<T>& a);
 template <class T> void gelu_backward(const GeluBackwardArgs<T>& a);
-template <class T> void add(const AddArgs<T>& a);
+template <class T> void residual(const ResidualArgs<T>& a);
+template <class T> void scale(const ScaleArgs<T>& a);
+template <class T> void geodesic_forward(const GeodesicForwardArgs<T>& a);
+template <class T> void geodesic_backward(const GeodesicBackwardArgs<T>& a);
 template <class T> void crossentropy_forward(const CrossEntropyForwardArgs<T>& a);
 template <class T> void crossentropy_backward(const CrossEntropyBackwardArgs<T>& a);
 

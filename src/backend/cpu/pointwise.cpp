@@ -33,16 +33,29 @@ void gelu_backward(const GeluBackwardArgs<T>& a) {
 }
 
 template <class T>
-void add(const AddArgs<T>& a) {
+void residual(const ResidualArgs<T>& a) {
+  if (a.skip) {
 #pragma omp parallel for simd
-  for (size_t i = 0; i < a.n; ++i) a.out[i] = a.a[i] + a.b[i];
+    for (size_t i = 0; i < a.n; ++i) a.out[i] = a.alpha * a.x[i] + a.g[i] + a.skip[i];
+  } else {
+#pragma omp parallel for simd
+    for (size_t i = 0; i < a.n; ++i) a.out[i] = a.alpha * a.x[i] + a.g[i];
+  }
+}
+
+template <class T>
+void scale(const ScaleArgs<T>& a) {
+#pragma omp parallel for simd
+  for (size_t i = 0; i < a.n; ++i) a.dst[i] = (a.accumulate ? a.dst[i] : T(0)) + a.alpha * a.src[i];
 }
 
 template void gelu_forward<float>(const GeluForwardArgs<float>&);
 template void gelu_forward<double>(const GeluForwardArgs<double>&);
 template void gelu_backward<float>(const GeluBackwardArgs<float>&);
 template void gelu_backward<double>(const GeluBackwardArgs<double>&);
-template void add<float>(const AddArgs<float>&);
-template void add<double>(const AddArgs<double>&);
+template void residual<float>(const ResidualArgs<float>&);
+template void residual<double>(const ResidualArgs<double>&);
+template void scale<float>(const ScaleArgs<float>&);
+template void scale<double>(const ScaleArgs<double>&);
 
 }  // namespace ng::cpu
