@@ -30,17 +30,17 @@ enum class Combine { Add, NormAdd, Geodesic };
 
 struct GeodesicPlan {
   std::string a, b;  // per-layer scalar tensors of this sublayer
-  float decay = 1.0f;
-  float clamp = 0.7853981633974483f;
+  double decay = 1.0;
+  double clamp = 0.7853981633974483;
 };
 
 struct SublayerPlan {
   NormSite input_norm;  // u = input_scale * N(x) when active, else u = x
-  float input_scale = 1.0f;
+  double input_scale = 1.0;
   NormSite output_norm;  // g = N(f) when active, else g = f
   Combine combine = Combine::Add;
   NormSite combine_norm;         // NormAdd: the norm after the add
-  float alpha = 1.0f;            // NormAdd: weight of the stream x
+  double alpha = 1.0;            // NormAdd: weight of the stream x
   bool skip_block_input = false; // NormAdd: also add the block's input (b2t's MLP sublayer)
   GeodesicPlan geo;              // Geodesic
 };

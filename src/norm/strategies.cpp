@@ -22,13 +22,13 @@ struct Strategy {
 
 // Sublayer building blocks. "ln1"/"ln2" are always each block's first attention/MLP norm in
 // NORMS.md's order, which is how a plain GPT-2 file's ln1/ln2 map onto every strategy.
-SublayerPlan pre_norm(const char* n, float scale = 1.0f) {
+SublayerPlan pre_norm(const char* n, double scale = 1.0) {
   SublayerPlan s;
   s.input_norm = {n};
   s.input_scale = scale;
   return s;
 }
-SublayerPlan post_norm(const char* n, float alpha = 1.0f) {
+SublayerPlan post_norm(const char* n, double alpha = 1.0) {
   SublayerPlan s;
   s.combine = Combine::NormAdd;
   s.combine_norm = {n};
@@ -73,14 +73,14 @@ Strategy mixln(double post_fraction) {
 
 Strategy lns() {
   return {false, true, "plain", {}, {}, [](int l, int) {
-            const float c = float(1.0 / std::sqrt(double(l + 1)));
+            const double c = 1.0 / std::sqrt(double(l + 1));
             return BlockPlan{pre_norm("ln1", c), pre_norm("ln2", c)};
           }};
 }
 
 Strategy deepnorm() {
   return {false, false, "deepnorm", {}, {}, [](int, int L) {
-            const float a = float(std::pow(2.0 * L, 0.25));
+            const double a = std::pow(2.0 * L, 0.25);
             return BlockPlan{post_norm("ln1", a), post_norm("ln2", a)};
           }};
 }
@@ -94,16 +94,16 @@ Strategy b2t() {
 }
 
 Strategy geonorm(const GeoNormConfig& g) {
-  float (*decay)(int, int) = nullptr;
-  if (g.decay == "harmonic") decay = [](int l, int) { return float(1.0 / (l + 1)); };
-  if (g.decay == "sqrt") decay = [](int l, int) { return float(1.0 / std::sqrt(double(l + 1))); };
-  if (g.decay == "linear") decay = [](int l, int L) { return float(double(L - l) / L); };
-  if (g.decay == "none") decay = [](int, int) { return 1.0f; };
+  double (*decay)(int, int) = nullptr;
+  if (g.decay == "harmonic") decay = [](int l, int) { return 1.0 / (l + 1); };
+  if (g.decay == "sqrt") decay = [](int l, int) { return 1.0 / std::sqrt(double(l + 1)); };
+  if (g.decay == "linear") decay = [](int l, int L) { return double(L - l) / L; };
+  if (g.decay == "none") decay = [](int, int) { return 1.0; };
   NG_REQUIRE(decay != nullptr, "norm.geonorm.decay: unknown decay '{}' (known: harmonic, sqrt, linear, none)", g.decay);
   auto sublayer = [g, decay](const char* norm, const char* a, const char* b, int l, int L) {
     SublayerPlan s = g.input_norm ? pre_norm(norm) : SublayerPlan{};
     s.combine = Combine::Geodesic;
-    s.geo = {a, b, decay(l, L), float(g.clamp)};
+    s.geo = {a, b, decay(l, L), g.clamp};
     return s;
   };
   return {true, true, "gpt2", {},

@@ -19,7 +19,7 @@ struct GeodesicForwardArgs {
   const T* g;
   const T* a;  // scalar
   const T* b;  // scalar
-  float decay, clamp;
+  double decay, clamp;
   int N, C;
 };
 
@@ -34,7 +34,7 @@ struct GeodesicBackwardArgs {
   const T* g;
   const T* a;
   const T* b;
-  float decay, clamp;
+  double decay, clamp;
   int N, C;
 };
 

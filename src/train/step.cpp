@@ -19,7 +19,7 @@ StepResult train_step(GPT<T>& model, AdamW<T>& opt, Communicator& comm, const Lr
   comm.allreduce_mean(model.grads.data(), model.grads.size());
   comm.allreduce_mean(&r.loss, 1);
   r.grad_norm = grad_norm(model.grads.data(), model.grads.size());
-  clip_grads(model.grads.data(), model.grads.size(), r.grad_norm, cfg.grad_clip);
+  r.clip_factor = clip_grads(model.grads.data(), model.grads.size(), r.grad_norm, cfg.grad_clip);
   r.lr = schedule.at(step);
   opt.step(model.params.data(), model.grads.data(), r.lr, step);
   return r;

@@ -18,6 +18,7 @@ namespace ng {
 struct StepResult {
   double loss = 0;
   double grad_norm = 0;  // before clipping
+  double clip_factor = 1;  // what the gradients were multiplied by (1: not clipped)
   double lr = 0;
 };
 

@@ -20,6 +20,7 @@
 #include "model/model_file.hpp"
 #include "train/checkpoint.hpp"
 #include "train/evaluate.hpp"
+#include "train/layer_stats.hpp"
 #include "train/model_setup.hpp"
 #include "train/step.hpp"
 
@@ -176,9 +177,12 @@ int run_train(const TrainOptions& o) {
   };
 
   double train_loss = NAN, train_s = 0;
+  std::vector<float> params_before;
   long run_tokens = 0;
   for (int step = start; step < cfg.train.steps; ++step) {
     if (cfg.eval.every > 0 && step % cfg.eval.every == 0) run_eval(step);
+    const bool stats_due = cfg.log.layer_stats_every > 0 && step % cfg.log.layer_stats_every == 0;
+    if (stats_due) params_before = model.params;
     Stopwatch sw;
     const StepResult r = train_step(model, opt, comm, schedule, cfg.optim, step, cfg.train.grad_accum,
                                     [&](int32_t* in, int32_t* tg) { train_data.next_batch(in, tg); });
@@ -193,6 +197,7 @@ int run_train(const TrainOptions& o) {
                    {"grad_norm", number_or_null(r.grad_norm)},
                    {"step_ms", step_s * 1e3},
                    {"tokens_per_s", tokens_per_step / step_s}});
+    if (stats_due) metrics.write(layer_stats(model, params_before, r.clip_factor, step));
     if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
       log->error("step {}: loss {} / grad norm {} is not finite: the run diverged", step, r.loss, r.grad_norm);
       finish("diverged", step, r.loss, train_s, run_tokens);

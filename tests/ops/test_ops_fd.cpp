@@ -190,12 +190,12 @@ TEST(OpsFD, ResidualAndScale) {
 // GeoNorm's update with a mix of rows: ordinary, angle-clamped (large update), and a row with
 // r < 1e-6 (plain add). a, b and decay chosen so both clamps occur somewhere, but no row sits on
 // a clamp's boundary (a = 1, b = 0 would put the t0-clamped row exactly on the second clamp).
-class GeodesicFD : public ::testing::TestWithParam<std::tuple<double, double, float>> {};
+class GeodesicFD : public ::testing::TestWithParam<std::tuple<double, double, double>> {};
 
 TEST_P(GeodesicFD, Backward) {
   const auto [a0, b0, decay] = GetParam();
   const int N = 9, C = 7;
-  const float clamp = 0.7853981633974483f;
+  const double clamp = 0.7853981633974483;
   auto x = randn(N * C, 40, 1.5), g = randn(N * C, 41, 0.6), W = randn(N * C, 42);
   for (int i = 0; i < C; ++i) g[3 * C + i] *= 8.0;   // a big update: the t0 clamp
   for (int i = 0; i < C; ++i) x[5 * C + i] *= 1e-8;  // a tiny stream: the fallback
@@ -232,5 +232,5 @@ TEST_P(GeodesicFD, Backward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, GeodesicFD,
-                         ::testing::Values(std::tuple{1.0, 0.02, 1.0f}, std::tuple{1.3, 0.1, 0.5f},
-                                           std::tuple{0.8, -0.05, 1.0f}, std::tuple{3.0, 0.4, 1.0f}));
+                         ::testing::Values(std::tuple{1.0, 0.02, 1.0}, std::tuple{1.3, 0.1, 0.5},
+                                           std::tuple{0.8, -0.05, 1.0}, std::tuple{3.0, 0.4, 1.0}));

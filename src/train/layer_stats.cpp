@@ -1,0 +1,73 @@
+#include "train/layer_stats.hpp"
+
+#include <cmath>
+
+namespace ng {
+namespace {
+
+template <class T>
+void rms_and_max(const T* x, size_t n, double& rms, double& max_abs) {
+  double ss = 0, m = 0;
+  for (size_t i = 0; i < n; ++i) {
+    ss += double(x[i]) * x[i];
+    m = std::max(m, std::abs(double(x[i])));
+  }
+  rms = std::sqrt(ss / double(n));
+  max_abs = m;
+}
+
+template <class T>
+double mean_of(const T* x, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; ++i) s += x[i];
+  return s / double(n);
+}
+
+}  // namespace
+
+template <class T>
+nlohmann::json layer_stats(const GPT<T>& model, const std::vector<T>& before, double clip_factor, int step) {
+  const ModelDims& d = model.dims();
+  const size_t N = size_t(model.batch()) * model.seq_len(), NC = N * d.C;
+  nlohmann::json layers = nlohmann::json::array();
+  for (int l = 0; l < d.L; ++l) {
+    const LayerActs<T>& a = model.layer_acts(l);
+    nlohmann::json row = {{"layer", l}};
+    double rms, mx;
+    rms_and_max(a.attn.y, NC, rms, mx);
+    row["resid_rms_attn"] = rms;
+    row["max_abs_attn"] = mx;
+    rms_and_max(a.mlp.y, NC, rms, mx);
+    row["resid_rms"] = rms;
+    row["max_abs"] = mx;
+    double g2 = 0, w2 = 0, u2 = 0;
+    for (const auto& t : model.table().tensors()) {
+      if (!t.per_layer) continue;
+      const size_t per = t.numel / size_t(d.L), off = t.offset + size_t(l) * per;
+      for (size_t k = off; k < off + per; ++k) {
+        const double g = double(model.grads[k]) / clip_factor, w = before[k], u = double(model.params[k]) - w;
+        g2 += g * g;
+        w2 += w * w;
+        u2 += u * u;
+      }
+    }
+    row["grad_norm"] = std::sqrt(g2);
+    row["update_ratio"] = w2 > 0 ? std::sqrt(u2 / w2) : 0.0;
+    const BlockPlan& p = model.plan().blocks[l];
+    if (p.attn.combine == Combine::Geodesic) {
+      row["angle_attn"] = mean_of(a.attn.angle, N);
+      row["clamped_attn"] = mean_of(a.attn.clamped, N);
+    }
+    if (p.mlp.combine == Combine::Geodesic) {
+      row["angle_mlp"] = mean_of(a.mlp.angle, N);
+      row["clamped_mlp"] = mean_of(a.mlp.clamped, N);
+    }
+    layers.push_back(row);
+  }
+  return {{"step", step}, {"layers", layers}};
+}
+
+template nlohmann::json layer_stats<float>(const GPT<float>&, const std::vector<float>&, double, int);
+template nlohmann::json layer_stats<double>(const GPT<double>&, const std::vector<double>&, double, int);
+
+}  // namespace ng
