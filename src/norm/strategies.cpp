@@ -65,7 +65,8 @@ Strategy reordered() {
 
 Strategy mixln(double post_fraction) {
   return {false, true, "gpt2", {}, {}, [=](int l, int L) {
-            const int n_post = int(std::floor(post_fraction * L));
+            // + 1e-9: 0.29 * 100 is 28.999... in binary; the fraction the user wrote is meant
+            const int n_post = int(std::floor(post_fraction * L + 1e-9));
             return l < n_post ? BlockPlan{post_norm("ln1"), post_norm("ln2")}
                               : BlockPlan{pre_norm("ln1"), pre_norm("ln2")};
           }};

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -44,13 +45,35 @@ void check_fixture(const std::string& name) {
   const std::string dir = std::string(NORMGPT_FIXTURES) + "/reference/" + name;
   const ModelFileInfo info = read_model_info(dir + "/model.bin");
   NormConfig nc;
-  nc.strategy = fx["strategy"];
-  nc.function = fx["function"];
+  if (fx.contains("norm")) {
+    nc = config_from_json(json{{"norm", fx["norm"]}}, name + "/fixture.json").norm;
+  } else {
+    nc.strategy = fx["strategy"];
+    nc.function = fx["function"];
+  }
   const ModelPlan plan = make_plan(nc, info.dims.L, "auto");
   auto be = make_cpu_backend<T>();
   const int B = fx["B"], Tn = fx["T"];
   GPT<T> model(info.dims, plan, *be, B, Tn);
+  // A plain GPT-2 file fills the 16 GPT-2 tensors (NORMS.md); the strategy's extras come from the
+  // fixture, with non-default values so their gradients are informative.
   load_model_file(dir + "/model.bin", model.table(), plan, model.params.data());
+  if (fx.contains("extra_params")) {
+    for (const auto& [tname, values] : fx["extra_params"].items()) {
+      const ParamTensor& t = model.table().get(tname);
+      const std::vector<double> v = values;
+      ASSERT_EQ(v.size(), t.numel) << tname;
+      for (size_t k = 0; k < t.numel; ++k) model.params[t.offset + k] = T(v[k]);
+    }
+  }
+  size_t n_extra = 0;
+  for (const auto& t : model.table().tensors())
+    if (t.offset >= model.table().gpt2_total()) n_extra += t.numel;
+  ASSERT_EQ(n_extra, fx.contains("extra_params") ? [&] {
+    size_t n = 0;
+    for (const auto& [k, v] : fx["extra_params"].items()) n += v.size();
+    return n;
+  }() : size_t(0)) << "the fixture and the plan disagree on the extra tensors";
 
   const std::vector<int32_t> tokens = fx["tokens"];
   const size_t n = size_t(B) * Tn;
@@ -69,6 +92,7 @@ void check_fixture(const std::string& name) {
   EXPECT_NEAR(loss, fx["loss"].get<double>(), tol.ref_loss_abs);
   model.backward(T(1));
   double worst_grad = 0, worst_step_loss = 0;
+  ASSERT_EQ(fx["grads"].size(), model.table().tensors().size()) << "every tensor's gradient is in the fixture";
   for (const auto& [tname, want] : fx["grads"].items()) {
     const ParamTensor& t = model.table().get(tname);
     const std::vector<double> w = want;
@@ -112,9 +136,27 @@ void check_fixture(const std::string& name) {
               steps, worst_step_loss);
 }
 
-}  // namespace
+std::vector<std::string> fixture_names() {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(NORMGPT_FIXTURES) + "/reference"))
+    if (std::filesystem::exists(e.path() / "fixture.json")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
-TEST(Reference, PreLayerNormFloat) { check_fixture<float>("pre_layernorm"); }
-TEST(Reference, PreLayerNormDouble) { check_fixture<double>("pre_layernorm"); }
-TEST(Reference, PreRMSNormFloat) { check_fixture<float>("pre_rmsnorm"); }
-TEST(Reference, PreRMSNormDouble) { check_fixture<double>("pre_rmsnorm"); }
+class Reference : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Reference, Float) { check_fixture<float>(GetParam()); }
+TEST_P(Reference, Double) { check_fixture<double>(GetParam()); }
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, Reference, ::testing::ValuesIn(fixture_names()),
+                         [](const auto& info) { return info.param; });
+
+TEST(ReferenceFixtures, CoverEveryStrategyAndFunction) {
+  const auto names = fixture_names();
+  for (const std::string& s : strategy_names())
+    for (const char* f : {"layernorm", "rmsnorm"})
+      EXPECT_TRUE(std::find(names.begin(), names.end(), s + "_" + f) != names.end()) << s << "_" << f;
+}
+
+}  // namespace
