@@ -64,6 +64,9 @@ struct TrainConfig {
   int batch_size = 4;  // per-process micro-batch B
   int grad_accum = 1;
   int steps = 100;
+  std::string on_divergence = "stop";  // stop | skip
+  double max_loss = 0.0;               // a loss above this counts as divergence; 0 = no bound
+  double skip_zscore = 3.0;            // skip mode: skip an update whose loss or grad-norm z-score exceeds this
 };
 
 struct DataConfig {

@@ -99,6 +99,9 @@ void visit_config(C& c, V&& key) {
   key("train.batch_size", c.train.batch_size, at_least(1));
   key("train.grad_accum", c.train.grad_accum, at_least(1));
   key("train.steps", c.train.steps, at_least(1));
+  key("train.on_divergence", c.train.on_divergence, one_of({"stop", "skip"}));
+  key("train.max_loss", c.train.max_loss, at_least(0));
+  key("train.skip_zscore", c.train.skip_zscore, above(0));
 
   key("data.train", c.data.train, any());
   key("data.val", c.data.val, any());

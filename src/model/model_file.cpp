@@ -29,9 +29,12 @@ float from_bf16(uint16_t b) {
   return f;
 }
 
-size_t gpt2_elements(const ModelDims& d) {
-  const size_t C = d.C, L = d.L;
-  return size_t(d.Vp) * C + size_t(d.maxT) * C + L * (12 * C * C + 13 * C) + 2 * C;
+// Exact, in 128 bits: dims up to 2^31 - 1 give counts past 2^64, and a count that wrapped in
+// size_t could match a short file (found by fuzz/fuzz_model_file.cpp).
+using u128 = unsigned __int128;
+u128 gpt2_elements(const ModelDims& d) {
+  const u128 C = u128(d.C), L = u128(d.L);
+  return u128(d.Vp) * C + u128(d.maxT) * C + L * (12 * C * C + 13 * C) + 2 * C;
 }
 
 }  // namespace
@@ -69,9 +72,9 @@ ModelFileInfo read_model_info(const std::string& path) {
     info.strategy = name;
   }
   const size_t bytes = info.version == kModelVersionFp32 ? 4 : 2;
-  const uint64_t expect = kHeaderBytes + (gpt2_elements(d) + info.extra_elements) * bytes;
-  NG_REQUIRE(size == expect, "{}: file is {} bytes but its header implies {} (truncated or not a model file?)", path,
-             size, expect);
+  const u128 expect = kHeaderBytes + (gpt2_elements(d) + info.extra_elements) * bytes;
+  NG_REQUIRE(u128(size) == expect, "{}: file is {} bytes but its header implies {} (truncated or not a model file?)",
+             path, size, expect);
   return info;
 }
 

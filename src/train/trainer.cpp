@@ -1,5 +1,7 @@
 #include "train/trainer.hpp"
 
+#include <sys/statvfs.h>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -19,9 +21,11 @@
 #include "log/metrics.hpp"
 #include "model/model_file.hpp"
 #include "train/checkpoint.hpp"
+#include "train/divergence.hpp"
 #include "train/evaluate.hpp"
 #include "train/layer_stats.hpp"
 #include "train/model_setup.hpp"
+#include "train/signals.hpp"
 #include "train/step.hpp"
 
 namespace fs = std::filesystem;
@@ -70,6 +74,224 @@ double best_val_in(const fs::path& metrics_path) {
 
 json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
+// Fails before writing when the file system cannot hold `bytes` more (with 5% to spare).
+void require_disk_space(const fs::path& dir, uint64_t bytes) {
+  struct statvfs st {};
+  if (statvfs(dir.c_str(), &st) != 0) return;  // cannot tell: let the write itself report
+  const uint64_t avail = uint64_t(st.f_bavail) * st.f_frsize;
+  NG_REQUIRE(avail >= bytes + bytes / 20, "not enough disk space in {} for a checkpoint: need {:.1f} MiB, {:.1f} MiB free",
+             dir.string(), bytes / 1048576.0, avail / 1048576.0);
+}
+
+// One training run: the state shared by the loop, checkpoints, eval and the summary.
+class Trainer {
+ public:
+  Trainer(const TrainOptions& o, const Config& cfg, const fs::path& run)
+      : o_(o), cfg_(cfg), run_(run), metrics_path_(run / "metrics.jsonl") {}
+
+  int run() {
+    prepare();
+    try {
+      return loop();
+    } catch (...) {
+      finish("failed");
+      throw;
+    }
+  }
+
+ private:
+  void prepare();
+  int loop();
+  void save_checkpoint(int steps_done);
+  void run_eval(int step);
+  void finish(const char* status);
+  void log_step(int done, const StepResult& r, double step_s);
+
+  const TrainOptions& o_;
+  const Config& cfg_;
+  const fs::path run_, metrics_path_;
+  Stopwatch wall_;
+  LocalCommunicator comm_;
+  ModelSpec spec_;
+  std::unique_ptr<DataLoader> train_data_, val_data_;
+  std::unique_ptr<Backend<float>> backend_;
+  std::unique_ptr<GPT<float>> model_;
+  std::unique_ptr<AdamW<float>> opt_;
+  std::unique_ptr<MetricsWriter> metrics_;
+  std::shared_ptr<spdlog::logger> log_ = console();
+  long tokens_per_step_ = 0, run_tokens_ = 0;
+  int start_ = 0, steps_done_ = 0;
+  double train_loss_ = NAN, last_val_ = NAN, train_s_ = 0;
+  int skipped_ = 0;
+};
+
+void Trainer::prepare() {
+  std::string resume_from;
+  if (o_.resume) {
+    NG_REQUIRE(fs::is_directory(run_), "--resume: run directory {} does not exist", run_.string());
+    check_resume_config(run_ / "config.json", cfg_);
+    resume_from = latest_checkpoint(run_.string());
+  } else {
+    NG_REQUIRE(!fs::exists(run_ / "config.json") && !fs::exists(metrics_path_) && !fs::exists(run_ / "checkpoints"),
+               "run directory {} already holds a run (use --resume to continue it, or another -o)", run_.string());
+  }
+  spec_ = resolve_model(cfg_);
+  const int B = cfg_.train.batch_size, T = cfg_.model.seq_len;
+  train_data_ = std::make_unique<DataLoader>(
+      LoaderOptions{cfg_.data.train, B, T, comm_.rank(), comm_.world(), cfg_.data.shuffle, cfg_.seed, "data.train"});
+  train_data_->check_token_ids(spec_.dims.V);
+  if (!cfg_.data.val.empty()) {
+    val_data_ =
+        std::make_unique<DataLoader>(LoaderOptions{cfg_.data.val, B, T, comm_.rank(), comm_.world(), false, 0, "data.val"});
+    val_data_->check_token_ids(spec_.dims.V);
+  }
+  backend_ = make_cpu_backend<float>();
+  model_ = std::make_unique<GPT<float>>(spec_.dims, spec_.plan, *backend_, B, T);
+  initialize_model(*model_, cfg_);
+  opt_ = std::make_unique<AdamW<float>>(model_->table(), cfg_.optim);
+  if (!resume_from.empty()) {
+    load_model_file((fs::path(resume_from) / "model.bin").string(), model_->table(), model_->plan(),
+                    model_->params.data());
+    TrainState st = read_state_file((fs::path(resume_from) / "state.bin").string(), model_->params.size());
+    NG_REQUIRE(st.world == comm_.world(), "--resume: checkpoint was written by {} processes, this run has {}", st.world,
+               comm_.world());
+    NG_REQUIRE(st.step <= cfg_.train.steps, "--resume: checkpoint is at step {}, beyond train.steps {}", st.step,
+               cfg_.train.steps);
+    opt_->m() = std::move(st.m);
+    opt_->v() = std::move(st.v);
+    train_data_->set_state(st.loader);
+    start_ = int(st.step);
+  }
+
+  // Everything the user gave has been checked: only now touch the run directory.
+  fs::create_directories(run_ / "checkpoints");
+  write_json(run_ / "config.json", config_to_json(cfg_));
+  if (o_.resume) trim_metrics(metrics_path_.string(), start_);  // rows after the checkpoint are redone
+  metrics_ = std::make_unique<MetricsWriter>(metrics_path_.string());
+  log_to_file((run_ / "train.log").string());
+  if (o_.resume && resume_from.empty()) log_->info("resuming {}: no checkpoint yet, starting from step 0", run_.string());
+  if (o_.resume && !resume_from.empty()) log_->info("resuming {} from step {}", run_.string(), start_);
+
+  tokens_per_step_ = long(B) * T * cfg_.train.grad_accum * comm_.world();
+  const size_t n = model_->params.size();
+  log_->info("model: {} ({}), {} layers, {} heads, d_model {}, vocab {} (padded {}), context {}; {:.2f}M parameters",
+             spec_.plan.strategy, norm_function_name(spec_.plan.function), spec_.dims.L, spec_.dims.NH, spec_.dims.C,
+             spec_.dims.V, spec_.dims.Vp, spec_.dims.maxT, n / 1e6);
+  log_->info("train: {} steps x {} tokens (B {} x T {} x grad_accum {} x {} rank(s)); data {} tokens; "
+             "{:.1f} MFLOP/token (6N + 12LTd)",
+             cfg_.train.steps, tokens_per_step_, B, T, cfg_.train.grad_accum, comm_.world(),
+             train_data_->total_tokens(), flops_per_token(spec_.dims, n, T) / 1e6);
+  log_->info("run directory: {}", run_.string());
+}
+
+void Trainer::save_checkpoint(int steps_done) {
+  for (float p : model_->params)
+    NG_CHECK(std::isfinite(p), "refusing to checkpoint non-finite parameters at step {}", steps_done);
+  const std::string name = checkpoint_name(steps_done);
+  const fs::path tmp = run_ / "checkpoints" / (name + ".tmp");
+  fs::remove_all(tmp);
+  const uint64_t n = model_->params.size();
+  require_disk_space(run_ / "checkpoints", 3 * n * sizeof(float) + 4096);
+  fs::create_directories(tmp);
+  write_model_file((tmp / "model.bin").string(), model_->table(), model_->plan(), model_->params.data());
+  TrainState st{steps_done, comm_.rank(), comm_.world(), {}, train_data_->state(), opt_->m(), opt_->v()};
+  write_state_file((tmp / "state.bin").string(), st);
+  publish_checkpoint(run_.string(), tmp.string(), name, cfg_.checkpoint.keep);
+  log_->info("checkpoint: {}", (run_ / "checkpoints" / name).string());
+}
+
+void Trainer::run_eval(int step) {
+  if (!val_data_) return;
+  last_val_ = evaluate(*model_, *val_data_, cfg_.eval.batches);
+  metrics_->write({{"step", step}, {"val_loss", last_val_}});
+  log_->info("step {:>5}/{} | val loss {:.4f}", step, cfg_.train.steps, last_val_);
+}
+
+void Trainer::finish(const char* status) {
+  json summary = {{"status", status},
+                  {"steps", steps_done_},
+                  {"tokens", long(steps_done_) * tokens_per_step_},
+                  {"final_train_loss", number_or_null(train_loss_)},
+                  {"final_val_loss", number_or_null(last_val_)},
+                  {"best_val_loss", number_or_null(best_val_in(metrics_path_))},
+                  {"wall_s", wall_.seconds()},
+                  {"tokens_per_s", train_s_ > 0 ? run_tokens_ / train_s_ : 0.0}};
+  if (cfg_.train.on_divergence == "skip") summary["skipped_steps"] = skipped_;
+  write_json(run_ / "summary.json", summary);
+}
+
+void Trainer::log_step(int done, const StepResult& r, double step_s) {
+  if ((done - 1) % cfg_.log.every != 0 && done != cfg_.train.steps) return;
+  const double eta = train_s_ / (done - start_) * (cfg_.train.steps - done);
+  log_->info("step {:>5}/{} | loss {:.4f} | lr {:.2e} | norm {:.3f} | {:.1f} ms | {:.0f} tok/s | ETA {}", done,
+             cfg_.train.steps, r.loss, r.lr, r.grad_norm, step_s * 1e3, tokens_per_step_ / step_s,
+             format_duration(eta));
+}
+
+int Trainer::loop() {
+  install_stop_handlers();
+  DivergenceGuard guard(cfg_.train);
+  LrSchedule schedule{cfg_.optim.lr, cfg_.optim.schedule, cfg_.optim.warmup_steps, cfg_.optim.min_lr_ratio,
+                      cfg_.train.steps};
+  std::vector<float> params_before;
+  steps_done_ = start_;
+  for (int step = start_; step < cfg_.train.steps; ++step) {
+    if (cfg_.eval.every > 0 && step % cfg_.eval.every == 0) run_eval(step);
+    const bool stats_due = cfg_.log.layer_stats_every > 0 && step % cfg_.log.layer_stats_every == 0;
+    if (stats_due) params_before = model_->params;
+    Stopwatch sw;
+    StepResult r = compute_gradients(*model_, comm_, cfg_.train.grad_accum,
+                                     [&](int32_t* in, int32_t* tg) { train_data_->next_batch(in, tg); });
+    std::string why;
+    const auto verdict = guard.judge(r.loss, r.grad_norm, why);
+    if (verdict == DivergenceGuard::Verdict::Apply) {
+      apply_update(*model_, *opt_, schedule, cfg_.optim, step, r);
+    } else {
+      r.lr = schedule.at(step);
+    }
+    const double step_s = sw.seconds();
+    train_s_ += step_s;
+    run_tokens_ += tokens_per_step_;
+    train_loss_ = r.loss;
+    json row = {{"step", step},
+                {"tokens", long(step + 1) * tokens_per_step_},
+                {"train_loss", number_or_null(r.loss)},
+                {"lr", r.lr},
+                {"grad_norm", number_or_null(r.grad_norm)},
+                {"step_ms", step_s * 1e3},
+                {"tokens_per_s", tokens_per_step_ / step_s}};
+    if (verdict != DivergenceGuard::Verdict::Apply) row["skipped"] = true;
+    skipped_ = guard.skipped();
+    metrics_->write(row);
+    if (verdict == DivergenceGuard::Verdict::Stop) {
+      log_->error("step {}: {}: the run diverged; its checkpoints are kept as they were", step, why);
+      finish("diverged");
+      return 3;
+    }
+    if (verdict == DivergenceGuard::Verdict::Skip) log_->warn("step {}: {}: update skipped", step, why);
+    if (stats_due) metrics_->write(layer_stats(*model_, params_before, r.clip_factor, step));
+    steps_done_ = step + 1;
+    log_step(steps_done_, r, step_s);
+    if (steps_done_ == cfg_.train.steps) break;
+    const bool asked = o_.stop_after > 0 && steps_done_ - start_ >= o_.stop_after;
+    if (asked || stop_requested()) {
+      save_checkpoint(steps_done_);
+      finish("interrupted");
+      if (asked) log_->info("stopped after {} steps as asked; continue with --resume", o_.stop_after);
+      else log_->info("stopped by signal {} at step {}; continue with --resume", stop_signal(), steps_done_);
+      return 0;
+    }
+    if (cfg_.checkpoint.every > 0 && steps_done_ % cfg_.checkpoint.every == 0) save_checkpoint(steps_done_);
+  }
+  run_eval(cfg_.train.steps);
+  save_checkpoint(cfg_.train.steps);
+  finish("completed");
+  log_->info("done: {} steps, final train loss {:.4f}, val loss {}, {} ({:.0f} tok/s)", cfg_.train.steps, train_loss_,
+             val_data_ ? fmt::format("{:.4f}", last_val_) : "n/a (no data.val)", format_duration(wall_.seconds()),
+             train_s_ > 0 ? run_tokens_ / train_s_ : 0.0);
+  return 0;
+}
+
 }  // namespace
 
 std::string default_run_dir(const std::string& config_path) {
@@ -79,153 +301,11 @@ std::string default_run_dir(const std::string& config_path) {
 }
 
 int run_train(const TrainOptions& o) {
-  Stopwatch wall;
   const Config cfg = load_config(o.config_path, o.overrides);
   NG_REQUIRE(cfg.device != "cuda", "device: 'cuda' requested, but this build has no CUDA backend yet (use cpu or auto)");
-  auto log = console();
-
   const fs::path run = o.run_dir.empty() ? fs::path(default_run_dir(o.config_path)) : fs::path(o.run_dir);
-  const fs::path metrics_path = run / "metrics.jsonl";
-  std::string resume_from;
-  if (o.resume) {
-    NG_REQUIRE(fs::is_directory(run), "--resume: run directory {} does not exist", run.string());
-    resume_from = latest_checkpoint(run.string());
-    NG_REQUIRE(!resume_from.empty(), "--resume: {} has no checkpoint to resume from", run.string());
-    check_resume_config(run / "config.json", cfg);
-  } else {
-    NG_REQUIRE(!fs::exists(run / "config.json") && !fs::exists(metrics_path) && !fs::exists(run / "checkpoints"),
-               "run directory {} already holds a run (use --resume to continue it, or another -o)", run.string());
-  }
-  const ModelSpec spec = resolve_model(cfg);
-  const int B = cfg.train.batch_size, T = cfg.model.seq_len;
-  LocalCommunicator comm;
-  DataLoader train_data({cfg.data.train, B, T, comm.rank(), comm.world(), cfg.data.shuffle, cfg.seed, "data.train"});
-  train_data.check_token_ids(spec.dims.V);
-  std::unique_ptr<DataLoader> val_data;
-  if (!cfg.data.val.empty()) {
-    val_data = std::make_unique<DataLoader>(LoaderOptions{cfg.data.val, B, T, comm.rank(), comm.world(), false, 0, "data.val"});
-    val_data->check_token_ids(spec.dims.V);
-  }
-
-  auto backend = make_cpu_backend<float>();
-  GPT<float> model(spec.dims, spec.plan, *backend, B, T);
-  initialize_model(model, cfg);
-
-  // Everything the user gave has been checked: only now touch the run directory.
-  fs::create_directories(run / "checkpoints");
-  write_json(run / "config.json", config_to_json(cfg));
-  log_to_file((run / "train.log").string());
-  AdamW<float> opt(model.table(), cfg.optim);
-  const LrSchedule schedule{cfg.optim.lr, cfg.optim.schedule, cfg.optim.warmup_steps, cfg.optim.min_lr_ratio,
-                            cfg.train.steps};
-  int start = 0;
-  if (o.resume) {
-    load_model_file((fs::path(resume_from) / "model.bin").string(), model.table(), model.plan(), model.params.data());
-    TrainState st = read_state_file((fs::path(resume_from) / "state.bin").string(), model.params.size());
-    NG_REQUIRE(st.world == comm.world(), "--resume: checkpoint was written by {} processes, this run has {}", st.world,
-               comm.world());
-    opt.m() = std::move(st.m);
-    opt.v() = std::move(st.v);
-    train_data.set_state(st.loader);
-    start = int(st.step);
-    NG_REQUIRE(start <= cfg.train.steps, "--resume: checkpoint is at step {}, beyond train.steps {}", start,
-               cfg.train.steps);
-    trim_metrics(metrics_path.string(), start);
-    log->info("resuming {} from {} (step {})", run.string(), resume_from, start);
-  }
-  MetricsWriter metrics(metrics_path.string());
-
-  const long tokens_per_step = long(B) * T * cfg.train.grad_accum * comm.world();
-  const size_t n_params = model.params.size();
-  log->info("model: {} ({}), {} layers, {} heads, d_model {}, vocab {} (padded {}), context {}; {:.2f}M parameters",
-            spec.plan.strategy, norm_function_name(spec.plan.function), spec.dims.L, spec.dims.NH, spec.dims.C,
-            spec.dims.V, spec.dims.Vp, spec.dims.maxT, n_params / 1e6);
-  log->info("train: {} steps x {} tokens (B {} x T {} x grad_accum {} x {} rank(s)); data {} tokens; {:.1f} MFLOP/token "
-            "(6N + 12LTd)",
-            cfg.train.steps, tokens_per_step, B, T, cfg.train.grad_accum, comm.world(), train_data.total_tokens(),
-            flops_per_token(spec.dims, n_params, T) / 1e6);
-  log->info("run directory: {}", run.string());
-
-  auto save_checkpoint = [&](int steps_done) {
-    const std::string name = checkpoint_name(steps_done);
-    const fs::path tmp = run / "checkpoints" / (name + ".tmp");
-    fs::remove_all(tmp);
-    fs::create_directories(tmp);
-    write_model_file((tmp / "model.bin").string(), model.table(), model.plan(), model.params.data());
-    TrainState st{steps_done, comm.rank(), comm.world(), {}, train_data.state(), opt.m(), opt.v()};
-    write_state_file((tmp / "state.bin").string(), st);
-    publish_checkpoint(run.string(), tmp.string(), name, cfg.checkpoint.keep);
-    log->info("checkpoint: {}", (run / "checkpoints" / name).string());
-  };
-  double last_val = NAN;
-  auto run_eval = [&](int step) {
-    if (!val_data) return;
-    last_val = evaluate(model, *val_data, cfg.eval.batches);
-    metrics.write({{"step", step}, {"val_loss", last_val}});
-    log->info("step {:>5}/{} | val loss {:.4f}", step, cfg.train.steps, last_val);
-  };
-  auto finish = [&](const char* status, int steps_done, double train_loss, double run_s, long run_tokens) {
-    json summary = {{"status", status},
-                    {"steps", steps_done},
-                    {"tokens", long(steps_done) * tokens_per_step},
-                    {"final_train_loss", number_or_null(train_loss)},
-                    {"final_val_loss", number_or_null(last_val)},
-                    {"best_val_loss", number_or_null(best_val_in(metrics_path))},
-                    {"wall_s", wall.seconds()},
-                    {"tokens_per_s", run_s > 0 ? run_tokens / run_s : 0.0}};
-    write_json(run / "summary.json", summary);
-  };
-
-  double train_loss = NAN, train_s = 0;
-  std::vector<float> params_before;
-  long run_tokens = 0;
-  for (int step = start; step < cfg.train.steps; ++step) {
-    if (cfg.eval.every > 0 && step % cfg.eval.every == 0) run_eval(step);
-    const bool stats_due = cfg.log.layer_stats_every > 0 && step % cfg.log.layer_stats_every == 0;
-    if (stats_due) params_before = model.params;
-    Stopwatch sw;
-    const StepResult r = train_step(model, opt, comm, schedule, cfg.optim, step, cfg.train.grad_accum,
-                                    [&](int32_t* in, int32_t* tg) { train_data.next_batch(in, tg); });
-    const double step_s = sw.seconds();
-    train_s += step_s;
-    run_tokens += tokens_per_step;
-    train_loss = r.loss;
-    metrics.write({{"step", step},
-                   {"tokens", long(step + 1) * tokens_per_step},
-                   {"train_loss", number_or_null(r.loss)},
-                   {"lr", r.lr},
-                   {"grad_norm", number_or_null(r.grad_norm)},
-                   {"step_ms", step_s * 1e3},
-                   {"tokens_per_s", tokens_per_step / step_s}});
-    if (stats_due) metrics.write(layer_stats(model, params_before, r.clip_factor, step));
-    if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
-      log->error("step {}: loss {} / grad norm {} is not finite: the run diverged", step, r.loss, r.grad_norm);
-      finish("diverged", step, r.loss, train_s, run_tokens);
-      return 3;
-    }
-    const int done = step + 1;
-    if (step % cfg.log.every == 0 || done == cfg.train.steps) {
-      const double eta = train_s / (done - start) * (cfg.train.steps - done);
-      log->info("step {:>5}/{} | loss {:.4f} | lr {:.2e} | norm {:.3f} | {:.1f} ms | {:.0f} tok/s | ETA {}", done,
-                cfg.train.steps, r.loss, r.lr, r.grad_norm, step_s * 1e3, tokens_per_step / step_s,
-                format_duration(eta));
-    }
-    if (done == cfg.train.steps) break;
-    if (o.stop_after > 0 && done - start >= o.stop_after) {
-      save_checkpoint(done);
-      finish("interrupted", done, train_loss, train_s, run_tokens);
-      log->info("stopped after {} steps as asked; continue with --resume", o.stop_after);
-      return 0;
-    }
-    if (cfg.checkpoint.every > 0 && done % cfg.checkpoint.every == 0) save_checkpoint(done);
-  }
-  run_eval(cfg.train.steps);
-  save_checkpoint(cfg.train.steps);
-  finish("completed", cfg.train.steps, train_loss, train_s, run_tokens);
-  log->info("done: {} steps, final train loss {:.4f}, val loss {}, {} ({:.0f} tok/s)", cfg.train.steps, train_loss,
-            val_data ? fmt::format("{:.4f}", last_val) : "n/a (no data.val)", format_duration(wall.seconds()),
-            train_s > 0 ? run_tokens / train_s : 0.0);
-  return 0;
+  Trainer trainer(o, cfg, run);
+  return trainer.run();
 }
 
 }  // namespace ng

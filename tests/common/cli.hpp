@@ -69,3 +69,42 @@ inline std::vector<nlohmann::json> metric_rows(const std::filesystem::path& file
 }
 
 }  // namespace ng::test
+
+#include <signal.h>
+#include <spawn.h>
+
+#include <chrono>
+#include <thread>
+
+extern char** environ;
+
+namespace ng::test {
+
+// Starts `normgpt <args>` in the background (output to `log`); returns its pid.
+inline pid_t spawn_normgpt(const std::string& args, const std::string& log) {
+  const std::string cmd = "exec " + std::string(NORMGPT_BIN) + " " + args + " > " + log + " 2>&1";
+  pid_t pid = -1;
+  const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+  if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) return -1;
+  return pid;
+}
+
+// Waits for `pid`; returns its exit code, or 128 + signal when a signal ended it.
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Polls until `file` has at least `rows` lines with `key` (or `timeout_s` passes).
+inline bool wait_for_rows(const std::filesystem::path& file, const std::string& key, size_t rows,
+                          double timeout_s = 60) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (std::chrono::steady_clock::now() < until) {
+    if (metric_rows(file, key).size() >= rows) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+}  // namespace ng::test
