@@ -7,8 +7,22 @@
 
 #include "app/commands.hpp"
 #include "core/errors.hpp"
+#include "dist/communicator.hpp"
 #include "data/tokenize_cmd.hpp"
 #include "train/trainer.hpp"
+
+namespace {
+
+// Prints the one-line message and, in a multi-rank job, ends the other ranks too: they would
+// otherwise wait forever in their next collective.
+int fail(int code, const char* prefix, const char* what) {
+  std::fprintf(stderr, "normgpt: %s%s\n", prefix, what);
+  std::fflush(stderr);
+  ng::abort_all_ranks(code);
+  return code;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"normgpt: GPT pretraining with a choice of normalization strategy"};
@@ -81,16 +95,12 @@ int main(int argc, char** argv) {
     if (*info_cmd) ng::run_info(info_config, info_overrides);
     return 0;
   } catch (const ng::UserError& e) {
-    std::fprintf(stderr, "normgpt: error: %s\n", e.what());
-    return 2;
+    return fail(2, "error: ", e.what());
   } catch (const ng::InternalError& e) {
-    std::fprintf(stderr, "normgpt: %s\n", e.what());
-    return 1;
+    return fail(1, "", e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "normgpt: error: out of memory (try a smaller train.batch_size or model)\n");
-    return 2;
+    return fail(2, "error: ", "out of memory (try a smaller train.batch_size or model)");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "normgpt: error: %s\n", e.what());
-    return 1;
+    return fail(1, "error: ", e.what());
   }
 }

@@ -95,6 +95,13 @@ struct SampleConfig {
   double temperature = 1.0;
 };
 
+struct DistConfig {
+  int zero = 0;                        // 0: all-reduce gradients; 1: ZeRO-1 (optimizer state sharded)
+  double timeout_s = 600;              // a collective that takes longer aborts every rank
+  std::string master_addr = "127.0.0.1";  // NCCL rendezvous without MPI (GPU backend)
+  int master_port = 29500;
+};
+
 struct Config {
   ModelConfig model;
   NormConfig norm;
@@ -105,6 +112,7 @@ struct Config {
   LogConfig log;
   CheckpointConfig checkpoint;
   SampleConfig sample;
+  DistConfig dist;
   std::string device = "auto";  // auto | cpu | cuda
   uint64_t seed = 1337;
 };

@@ -119,6 +119,11 @@ void visit_config(C& c, V&& key) {
   key("sample.tokens", c.sample.tokens, at_least(0));
   key("sample.temperature", c.sample.temperature, above(0));
 
+  key("dist.zero", c.dist.zero, in_range(0, 1));
+  key("dist.timeout_s", c.dist.timeout_s, above(0));
+  key("dist.master_addr", c.dist.master_addr, non_empty());
+  key("dist.master_port", c.dist.master_port, in_range(1, 65535));
+
   key("device", c.device, one_of({"auto", "cpu", "cuda"}));
   key("seed", c.seed, any());
 }

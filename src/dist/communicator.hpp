@@ -1,21 +1,39 @@
 // The communicator interface: how ranks agree on gradients and metrics. The trainer calls it at
-// fixed points of every step; the local implementation (one process) does nothing. MPI and NCCL
-// implementations come with the data-parallel issue behind the same interface.
+// fixed points of every step; the local implementation (one process) does nothing. The MPI
+// implementation (dist/mpi_communicator.cpp) serves CPU processes; NCCL joins it with the GPU
+// backend. Collectives are blocking and called in the same order on every rank.
 #pragma once
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 namespace ng {
+
+// The slice [begin, end) of a flat buffer of n elements that rank r owns under ZeRO-1: contiguous,
+// sizes differing by at most one, rank order.
+struct Shard {
+  size_t begin = 0, end = 0;
+  size_t size() const { return end - begin; }
+  static Shard of(size_t n, int rank, int world) { return {n * size_t(rank) / size_t(world), n * size_t(rank + 1) / size_t(world)}; }
+};
 
 class Communicator {
  public:
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int world() const = 0;
-  // Element-wise mean over ranks, in place.
+  virtual int local_rank() const = 0;  // rank among the processes on this machine (GPU choice)
+  virtual std::string name() const = 0;
+  // Element-wise mean / sum over ranks, in place.
   virtual void allreduce_mean(float* data, size_t n) = 0;
   virtual void allreduce_mean(double* data, size_t n) = 0;
+  virtual void allreduce_sum(double* data, size_t n) = 0;
+  // ZeRO-1: `out` (Shard::of(n, rank, world).size() elements) receives the mean over ranks of
+  // this rank's shard of `in` (n elements).
+  virtual void reduce_scatter_mean(const float* in, float* out, size_t n) = 0;
+  // ZeRO-1: every rank's shard of `data` (n elements) is sent to every rank, in place.
+  virtual void allgather_shards(float* data, size_t n) = 0;
   virtual void barrier() = 0;
   bool is_root() const { return rank() == 0; }
 };
@@ -25,9 +43,24 @@ class LocalCommunicator final : public Communicator {
  public:
   int rank() const override { return 0; }
   int world() const override { return 1; }
+  int local_rank() const override { return 0; }
+  std::string name() const override { return "local"; }
   void allreduce_mean(float*, size_t) override {}
   void allreduce_mean(double*, size_t) override {}
+  void allreduce_sum(double*, size_t) override {}
+  void reduce_scatter_mean(const float* in, float* out, size_t n) override {
+    for (size_t i = 0; i < n; ++i) out[i] = in[i];
+  }
+  void allgather_shards(float*, size_t) override {}
   void barrier() override {}
 };
+
+// The communicator the launcher asks for: MPI when started by mpirun/srun with MPI support built
+// in, else local. UserError when launched with several ranks but built without MPI.
+std::unique_ptr<Communicator> make_communicator(double timeout_s);
+
+// Ends every rank of a multi-rank job after a fatal error on this one (no-op for one process).
+// main() calls it so that a failing rank never leaves the others waiting in a collective.
+void abort_all_ranks(int exit_code);
 
 }  // namespace ng

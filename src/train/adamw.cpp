@@ -2,27 +2,31 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 namespace ng {
 
 template <class T>
-AdamW<T>::AdamW(const ParamTable& table, const OptimConfig& cfg)
-    : cfg_(cfg), m_(table.total(), T(0)), v_(table.total(), T(0)) {
-  for (const auto& t : table.tensors())
-    ranges_.push_back(
-        {t.offset, t.offset + t.numel, decays(t.kind, cfg.decay_params) && cfg.weight_decay > 0, t.trainable});
+AdamW<T>::AdamW(const ParamTable& table, const OptimConfig& cfg, Shard shard)
+    : cfg_(cfg), shard_(shard), m_(shard.size(), T(0)), v_(shard.size(), T(0)) {
+  for (const auto& t : table.tensors()) {
+    const size_t b = std::max(t.offset, shard.begin), e = std::min(t.offset + t.numel, shard.end);
+    if (b < e) ranges_.push_back({b, e, decays(t.kind, cfg.decay_params) && cfg.weight_decay > 0, t.trainable});
+  }
 }
 
 template <class T>
-void AdamW<T>::step(T* params, const T* grads, double lr, int step) {
+void AdamW<T>::step(T* params, const T* shard_grads, double lr, int step) {
   const double t = step + 1;
   const T b1 = T(cfg_.beta1), b2 = T(cfg_.beta2), eps = T(cfg_.eps);
   const T bc1 = T(1.0 - std::pow(cfg_.beta1, t)), bc2 = T(1.0 - std::pow(cfg_.beta2, t));
   const T lr_t = T(lr);
-  T* m = m_.data();
-  T* v = v_.data();
+  // Moments and gradients are indexed from the shard's start; parameters globally.
+  T* m = m_.data() - shard_.begin;
+  T* v = v_.data() - shard_.begin;
+  const T* grads = shard_grads - shard_.begin;
   for (const Range& r : ranges_) {
     if (!r.trainable) continue;  // e.g. GeoNorm's angle scalars with geonorm.learn_angle false
     const T decay = r.decay ? T(lr * cfg_.weight_decay) : T(0);
@@ -56,20 +60,9 @@ double grad_norm(const T* grads, size_t n) {
   return std::sqrt(s);
 }
 
-template <class T>
-double clip_grads(T* grads, size_t n, double norm, double clip) {
-  if (clip <= 0 || !(norm > clip)) return 1.0;
-  const T f = T(clip / norm);
-#pragma omp parallel for simd
-  for (size_t i = 0; i < n; ++i) grads[i] *= f;
-  return clip / norm;
-}
-
 template class AdamW<float>;
 template class AdamW<double>;
 template double grad_norm<float>(const float*, size_t);
 template double grad_norm<double>(const double*, size_t);
-template double clip_grads<float>(float*, size_t, double, double);
-template double clip_grads<double>(double*, size_t, double, double);
 
 }  // namespace ng

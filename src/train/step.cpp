@@ -5,7 +5,7 @@
 namespace ng {
 
 template <class T>
-StepResult compute_gradients(GPT<T>& model, Communicator& comm, int grad_accum, const BatchFn& next_batch) {
+StepResult compute_gradients(GPT<T>& model, DataParallel<T>& dp, int grad_accum, const BatchFn& next_batch) {
   const size_t n = size_t(model.batch()) * model.seq_len();
   std::vector<int32_t> inputs(n), targets(n);
   StepResult r;
@@ -15,33 +15,36 @@ StepResult compute_gradients(GPT<T>& model, Communicator& comm, int grad_accum, 
     r.loss += model.forward(inputs.data(), targets.data()) / grad_accum;
     model.backward(T(1.0 / grad_accum));
   }
-  comm.allreduce_mean(model.grads.data(), model.grads.size());
-  comm.allreduce_mean(&r.loss, 1);
-  r.grad_norm = grad_norm(model.grads.data(), model.grads.size());
+  dp.comm().allreduce_mean(&r.loss, 1);
+  r.grad_norm = dp.reduce(model);
   return r;
 }
 
 template <class T>
-void apply_update(GPT<T>& model, AdamW<T>& opt, const LrSchedule& schedule, const OptimConfig& cfg, int step,
-                  StepResult& r) {
-  r.clip_factor = clip_grads(model.grads.data(), model.grads.size(), r.grad_norm, cfg.grad_clip);
+void apply_update(GPT<T>& model, AdamW<T>& opt, DataParallel<T>& dp, const LrSchedule& schedule,
+                  const OptimConfig& cfg, int step, StepResult& r) {
+  // Global-norm clipping: llm.c's rule (PyTorch's without its 1e-6): scale by clip / norm.
+  r.clip_factor = (cfg.grad_clip > 0 && r.grad_norm > cfg.grad_clip) ? cfg.grad_clip / r.grad_norm : 1.0;
   r.lr = schedule.at(step);
-  opt.step(model.params.data(), model.grads.data(), r.lr, step);
+  dp.update(model, opt, r.lr, step, r.clip_factor);
 }
 
 template <class T>
-StepResult train_step(GPT<T>& model, AdamW<T>& opt, Communicator& comm, const LrSchedule& schedule,
-                      const OptimConfig& cfg, int step, int grad_accum, const BatchFn& next_batch) {
-  StepResult r = compute_gradients(model, comm, grad_accum, next_batch);
-  apply_update(model, opt, schedule, cfg, step, r);
+StepResult train_step(GPT<T>& model, AdamW<T>& opt, const LrSchedule& schedule, const OptimConfig& cfg, int step,
+                      int grad_accum, const BatchFn& next_batch) {
+  LocalCommunicator local;
+  DataParallel<T> dp(local, model.params.size(), false);
+  StepResult r = compute_gradients(model, dp, grad_accum, next_batch);
+  apply_update(model, opt, dp, schedule, cfg, step, r);
   return r;
 }
 
-#define NG_INSTANTIATE(T)                                                                                     \
-  template StepResult compute_gradients<T>(GPT<T>&, Communicator&, int, const BatchFn&);                      \
-  template void apply_update<T>(GPT<T>&, AdamW<T>&, const LrSchedule&, const OptimConfig&, int, StepResult&); \
-  template StepResult train_step<T>(GPT<T>&, AdamW<T>&, Communicator&, const LrSchedule&, const OptimConfig&, \
-                                    int, int, const BatchFn&);
+#define NG_INSTANTIATE(T)                                                                              \
+  template StepResult compute_gradients<T>(GPT<T>&, DataParallel<T>&, int, const BatchFn&);            \
+  template void apply_update<T>(GPT<T>&, AdamW<T>&, DataParallel<T>&, const LrSchedule&, const OptimConfig&, \
+                                int, StepResult&);                                                     \
+  template StepResult train_step<T>(GPT<T>&, AdamW<T>&, const LrSchedule&, const OptimConfig&, int, int, \
+                                    const BatchFn&);
 NG_INSTANTIATE(float)
 NG_INSTANTIATE(double)
 #undef NG_INSTANTIATE

@@ -2,7 +2,7 @@
 // judge a step (divergence) between them:
 //   compute_gradients: zero grads -> grad_accum x (next batch, forward, backward with loss scale
 //     1/grad_accum) -> average gradients and loss over ranks -> global norm
-//   apply_update: clip -> AdamW at lr(step)
+//   apply_update: clip -> AdamW at lr(step) (on this rank's shard under ZeRO-1) -> share params
 // The reported loss is the mean over micro-batches and ranks (DESIGN.md: the loss of step s's
 // forward pass, before its update).
 #pragma once
@@ -10,9 +10,9 @@
 #include <cstdint>
 #include <functional>
 
-#include "dist/communicator.hpp"
 #include "model/gpt.hpp"
 #include "train/adamw.hpp"
+#include "train/data_parallel.hpp"
 #include "train/schedule.hpp"
 
 namespace ng {
@@ -28,15 +28,15 @@ struct StepResult {
 using BatchFn = std::function<void(int32_t* inputs, int32_t* targets)>;
 
 template <class T>
-StepResult compute_gradients(GPT<T>& model, Communicator& comm, int grad_accum, const BatchFn& next_batch);
+StepResult compute_gradients(GPT<T>& model, DataParallel<T>& dp, int grad_accum, const BatchFn& next_batch);
 
 template <class T>
-void apply_update(GPT<T>& model, AdamW<T>& opt, const LrSchedule& schedule, const OptimConfig& cfg, int step,
-                  StepResult& r);
+void apply_update(GPT<T>& model, AdamW<T>& opt, DataParallel<T>& dp, const LrSchedule& schedule,
+                  const OptimConfig& cfg, int step, StepResult& r);
 
-// Both halves.
+// Both halves, on one process.
 template <class T>
-StepResult train_step(GPT<T>& model, AdamW<T>& opt, Communicator& comm, const LrSchedule& schedule,
-                      const OptimConfig& cfg, int step, int grad_accum, const BatchFn& next_batch);
+StepResult train_step(GPT<T>& model, AdamW<T>& opt, const LrSchedule& schedule, const OptimConfig& cfg, int step,
+                      int grad_accum, const BatchFn& next_batch);
 
 }  // namespace ng

@@ -21,6 +21,7 @@
 #include "log/metrics.hpp"
 #include "model/model_file.hpp"
 #include "train/checkpoint.hpp"
+#include "train/data_parallel.hpp"
 #include "train/divergence.hpp"
 #include "train/evaluate.hpp"
 #include "train/layer_stats.hpp"
@@ -87,10 +88,17 @@ void require_disk_space(const fs::path& dir, uint64_t bytes) {
 class Trainer {
  public:
   Trainer(const TrainOptions& o, const Config& cfg, const fs::path& run)
-      : o_(o), cfg_(cfg), run_(run), metrics_path_(run / "metrics.jsonl") {}
+      : o_(o), cfg_(cfg), run_(run), metrics_path_(run / "metrics.jsonl"), comm_(make_communicator(cfg.dist.timeout_s)) {
+    root_ = comm_->is_root();
+    if (!root_) log_->set_level(spdlog::level::err);  // one console, rank 0's; errors from any rank
+  }
 
   int run() {
     prepare();
+    if (o_.resume && start_ == cfg_.train.steps) {
+      log_->info("{} is already at step {} of {}: nothing to do", run_.string(), start_, cfg_.train.steps);
+      return 0;
+    }
     try {
       return loop();
     } catch (...) {
@@ -106,16 +114,22 @@ class Trainer {
   void run_eval(int step);
   void finish(const char* status);
   void log_step(int done, const StepResult& r, double step_s);
+  void write_layer_stats(const std::vector<float>& params_before, double clip_factor, int step);
+  std::string state_file_name() const {
+    return cfg_.dist.zero ? fmt::format("state_r{}.bin", comm_->rank()) : std::string("state.bin");
+  }
 
   const TrainOptions& o_;
   const Config& cfg_;
   const fs::path run_, metrics_path_;
   Stopwatch wall_;
-  LocalCommunicator comm_;
+  std::unique_ptr<Communicator> comm_;
+  bool root_ = true;  // rank 0 writes the run directory; every rank validates and trains
   ModelSpec spec_;
   std::unique_ptr<DataLoader> train_data_, val_data_;
   std::unique_ptr<Backend<float>> backend_;
   std::unique_ptr<GPT<float>> model_;
+  std::unique_ptr<DataParallel<float>> dp_;
   std::unique_ptr<AdamW<float>> opt_;
   std::unique_ptr<MetricsWriter> metrics_;
   std::shared_ptr<spdlog::logger> log_ = console();
@@ -131,30 +145,36 @@ void Trainer::prepare() {
     NG_REQUIRE(fs::is_directory(run_), "--resume: run directory {} does not exist", run_.string());
     check_resume_config(run_ / "config.json", cfg_);
     resume_from = latest_checkpoint(run_.string());
-  } else {
+  } else if (root_) {
     NG_REQUIRE(!fs::exists(run_ / "config.json") && !fs::exists(metrics_path_) && !fs::exists(run_ / "checkpoints"),
                "run directory {} already holds a run (use --resume to continue it, or another -o)", run_.string());
   }
   spec_ = resolve_model(cfg_);
   const int B = cfg_.train.batch_size, T = cfg_.model.seq_len;
-  train_data_ = std::make_unique<DataLoader>(
-      LoaderOptions{cfg_.data.train, B, T, comm_.rank(), comm_.world(), cfg_.data.shuffle, cfg_.seed, "data.train"});
+  train_data_ = std::make_unique<DataLoader>(LoaderOptions{cfg_.data.train, B, T, comm_->rank(), comm_->world(),
+                                                           cfg_.data.shuffle, cfg_.seed, "data.train"});
   train_data_->check_token_ids(spec_.dims.V);
   if (!cfg_.data.val.empty()) {
-    val_data_ =
-        std::make_unique<DataLoader>(LoaderOptions{cfg_.data.val, B, T, comm_.rank(), comm_.world(), false, 0, "data.val"});
+    val_data_ = std::make_unique<DataLoader>(
+        LoaderOptions{cfg_.data.val, B, T, comm_->rank(), comm_->world(), false, 0, "data.val"});
     val_data_->check_token_ids(spec_.dims.V);
   }
   backend_ = make_cpu_backend<float>();
   model_ = std::make_unique<GPT<float>>(spec_.dims, spec_.plan, *backend_, B, T);
   initialize_model(*model_, cfg_);
-  opt_ = std::make_unique<AdamW<float>>(model_->table(), cfg_.optim);
+  dp_ = std::make_unique<DataParallel<float>>(*comm_, model_->params.size(), cfg_.dist.zero == 1);
+  opt_ = std::make_unique<AdamW<float>>(model_->table(), cfg_.optim, dp_->shard());
   if (!resume_from.empty()) {
     load_model_file((fs::path(resume_from) / "model.bin").string(), model_->table(), model_->plan(),
                     model_->params.data());
-    TrainState st = read_state_file((fs::path(resume_from) / "state.bin").string(), model_->params.size());
-    NG_REQUIRE(st.world == comm_.world(), "--resume: checkpoint was written by {} processes, this run has {}", st.world,
-               comm_.world());
+    const fs::path state = fs::path(resume_from) / state_file_name();
+    NG_REQUIRE(fs::exists(state), "--resume: {} is missing (was the run started with another dist.zero or number of "
+               "processes?)", state.string());
+    TrainState st = read_state_file(state.string(), dp_->shard().size());
+    NG_REQUIRE(st.world == comm_->world(),
+               "--resume: checkpoint was written by {} processes, this run has {} (the global batch would change; "
+               "resume with mpirun -np {})",
+               st.world, comm_->world(), st.world);
     NG_REQUIRE(st.step <= cfg_.train.steps, "--resume: checkpoint is at step {}, beyond train.steps {}", st.step,
                cfg_.train.steps);
     opt_->m() = std::move(st.m);
@@ -164,50 +184,69 @@ void Trainer::prepare() {
   }
 
   // Everything the user gave has been checked: only now touch the run directory.
-  fs::create_directories(run_ / "checkpoints");
-  write_json(run_ / "config.json", config_to_json(cfg_));
-  if (o_.resume) trim_metrics(metrics_path_.string(), start_);  // rows after the checkpoint are redone
-  metrics_ = std::make_unique<MetricsWriter>(metrics_path_.string());
-  log_to_file((run_ / "train.log").string());
+  if (root_) {
+    fs::create_directories(run_ / "checkpoints");
+    write_json(run_ / "config.json", config_to_json(cfg_));
+    // rows after the checkpoint are redone (a finished run is left exactly as it is)
+    if (o_.resume && start_ < cfg_.train.steps) trim_metrics(metrics_path_.string(), start_);
+    metrics_ = std::make_unique<MetricsWriter>(metrics_path_.string());
+    log_to_file((run_ / "train.log").string());
+  }
   if (o_.resume && resume_from.empty()) log_->info("resuming {}: no checkpoint yet, starting from step 0", run_.string());
   if (o_.resume && !resume_from.empty()) log_->info("resuming {} from step {}", run_.string(), start_);
 
-  tokens_per_step_ = long(B) * T * cfg_.train.grad_accum * comm_.world();
+  tokens_per_step_ = long(B) * T * cfg_.train.grad_accum * comm_->world();
   const size_t n = model_->params.size();
   log_->info("model: {} ({}), {} layers, {} heads, d_model {}, vocab {} (padded {}), context {}; {:.2f}M parameters",
              spec_.plan.strategy, norm_function_name(spec_.plan.function), spec_.dims.L, spec_.dims.NH, spec_.dims.C,
              spec_.dims.V, spec_.dims.Vp, spec_.dims.maxT, n / 1e6);
   log_->info("train: {} steps x {} tokens (B {} x T {} x grad_accum {} x {} rank(s)); data {} tokens; "
              "{:.1f} MFLOP/token (6N + 12LTd)",
-             cfg_.train.steps, tokens_per_step_, B, T, cfg_.train.grad_accum, comm_.world(),
+             cfg_.train.steps, tokens_per_step_, B, T, cfg_.train.grad_accum, comm_->world(),
              train_data_->total_tokens(), flops_per_token(spec_.dims, n, T) / 1e6);
+  if (comm_->world() > 1)
+    log_->info("data parallel: {} ranks over {}, {}", comm_->world(), comm_->name(),
+               cfg_.dist.zero ? "ZeRO-1 (optimizer state sharded)" : "gradients all-reduced");
   log_->info("run directory: {}", run_.string());
 }
 
 void Trainer::save_checkpoint(int steps_done) {
   for (float p : model_->params)
     NG_CHECK(std::isfinite(p), "refusing to checkpoint non-finite parameters at step {}", steps_done);
+  // Rank 0 prepares the directory, the owners of optimizer state write it, rank 0 writes the model
+  // and publishes (rename, then `latest`) only after every rank is done.
   const std::string name = checkpoint_name(steps_done);
   const fs::path tmp = run_ / "checkpoints" / (name + ".tmp");
-  fs::remove_all(tmp);
   const uint64_t n = model_->params.size();
-  require_disk_space(run_ / "checkpoints", 3 * n * sizeof(float) + 4096);
-  fs::create_directories(tmp);
-  write_model_file((tmp / "model.bin").string(), model_->table(), model_->plan(), model_->params.data());
-  TrainState st{steps_done, comm_.rank(), comm_.world(), {}, train_data_->state(), opt_->m(), opt_->v()};
-  write_state_file((tmp / "state.bin").string(), st);
-  publish_checkpoint(run_.string(), tmp.string(), name, cfg_.checkpoint.keep);
-  log_->info("checkpoint: {}", (run_ / "checkpoints" / name).string());
+  if (root_) {
+    fs::remove_all(tmp);
+    require_disk_space(run_ / "checkpoints", n * sizeof(float) + 2 * n * sizeof(float) + 4096);
+    fs::create_directories(tmp);
+  }
+  comm_->barrier();
+  if (root_ || cfg_.dist.zero) {
+    TrainState st{steps_done, comm_->rank(), comm_->world(), {}, train_data_->state(), opt_->m(), opt_->v()};
+    write_state_file((tmp / state_file_name()).string(), st);
+  }
+  comm_->barrier();
+  if (root_) {
+    write_model_file((tmp / "model.bin").string(), model_->table(), model_->plan(), model_->params.data());
+    publish_checkpoint(run_.string(), tmp.string(), name, cfg_.checkpoint.keep);
+    log_->info("checkpoint: {}", (run_ / "checkpoints" / name).string());
+  }
+  comm_->barrier();
 }
 
 void Trainer::run_eval(int step) {
   if (!val_data_) return;
   last_val_ = evaluate(*model_, *val_data_, cfg_.eval.batches);
-  metrics_->write({{"step", step}, {"val_loss", last_val_}});
+  comm_->allreduce_mean(&last_val_, 1);
+  if (root_) metrics_->write({{"step", step}, {"val_loss", last_val_}});
   log_->info("step {:>5}/{} | val loss {:.4f}", step, cfg_.train.steps, last_val_);
 }
 
 void Trainer::finish(const char* status) {
+  if (!root_ || !metrics_) return;
   json summary = {{"status", status},
                   {"steps", steps_done_},
                   {"tokens", long(steps_done_) * tokens_per_step_},
@@ -218,6 +257,22 @@ void Trainer::finish(const char* status) {
                   {"tokens_per_s", train_s_ > 0 ? run_tokens_ / train_s_ : 0.0}};
   if (cfg_.train.on_divergence == "skip") summary["skipped_steps"] = skipped_;
   write_json(run_ / "summary.json", summary);
+}
+
+// Per-block statistics of this rank, averaged over ranks (ZeRO-1 first gathers the gradients).
+void Trainer::write_layer_stats(const std::vector<float>& params_before, double clip_factor, int step) {
+  dp_->gather_grads(*model_);
+  json row = layer_stats(*model_, params_before, clip_factor, step);
+  std::vector<double> values;
+  for (auto& l : row["layers"])
+    for (auto& [k, v] : l.items())
+      if (k != "layer") values.push_back(v.get<double>());
+  comm_->allreduce_mean(values.data(), values.size());
+  size_t i = 0;
+  for (auto& l : row["layers"])
+    for (auto& [k, v] : l.items())
+      if (k != "layer") v = values[i++];
+  if (root_) metrics_->write(row);
 }
 
 void Trainer::log_step(int done, const StepResult& r, double step_s) {
@@ -240,12 +295,12 @@ int Trainer::loop() {
     const bool stats_due = cfg_.log.layer_stats_every > 0 && step % cfg_.log.layer_stats_every == 0;
     if (stats_due) params_before = model_->params;
     Stopwatch sw;
-    StepResult r = compute_gradients(*model_, comm_, cfg_.train.grad_accum,
+    StepResult r = compute_gradients(*model_, *dp_, cfg_.train.grad_accum,
                                      [&](int32_t* in, int32_t* tg) { train_data_->next_batch(in, tg); });
     std::string why;
     const auto verdict = guard.judge(r.loss, r.grad_norm, why);
     if (verdict == DivergenceGuard::Verdict::Apply) {
-      apply_update(*model_, *opt_, schedule, cfg_.optim, step, r);
+      apply_update(*model_, *opt_, *dp_, schedule, cfg_.optim, step, r);
     } else {
       r.lr = schedule.at(step);
     }
@@ -262,19 +317,22 @@ int Trainer::loop() {
                 {"tokens_per_s", tokens_per_step_ / step_s}};
     if (verdict != DivergenceGuard::Verdict::Apply) row["skipped"] = true;
     skipped_ = guard.skipped();
-    metrics_->write(row);
+    if (root_) metrics_->write(row);
     if (verdict == DivergenceGuard::Verdict::Stop) {
       log_->error("step {}: {}: the run diverged; its checkpoints are kept as they were", step, why);
       finish("diverged");
       return 3;
     }
     if (verdict == DivergenceGuard::Verdict::Skip) log_->warn("step {}: {}: update skipped", step, why);
-    if (stats_due) metrics_->write(layer_stats(*model_, params_before, r.clip_factor, step));
+    if (stats_due) write_layer_stats(params_before, r.clip_factor, step);
     steps_done_ = step + 1;
     log_step(steps_done_, r, step_s);
     if (steps_done_ == cfg_.train.steps) break;
     const bool asked = o_.stop_after > 0 && steps_done_ - start_ >= o_.stop_after;
-    if (asked || stop_requested()) {
+    // Every rank must agree to stop at the same step (a signal may reach only some of them).
+    double stop_votes = stop_requested() ? 1.0 : 0.0;
+    comm_->allreduce_sum(&stop_votes, 1);
+    if (asked || stop_votes > 0) {
       save_checkpoint(steps_done_);
       finish("interrupted");
       if (asked) log_->info("stopped after {} steps as asked; continue with --resume", o_.stop_after);

@@ -121,10 +121,9 @@ void check_fixture(const std::string& name) {
   const int steps = fx["steps"];
   LrSchedule sched{oc.lr, oc.schedule, oc.warmup_steps, oc.min_lr_ratio, steps};
   AdamW<T> opt(model.table(), oc);
-  LocalCommunicator comm;
   for (int s = 0; s < steps; ++s) {
     auto next = [&](int32_t* i, int32_t* t) { batch(s, i, t); };
-    StepResult r = train_step(model, opt, comm, sched, oc, s, 1, next);
+    StepResult r = train_step(model, opt, sched, oc, s, 1, next);
     EXPECT_NEAR(r.loss, fx["losses"][s].get<double>(), tol.ref_loss_abs) << "step " << s;
     worst_step_loss = std::max(worst_step_loss, std::abs(r.loss - fx["losses"][s].get<double>()));
     EXPECT_NEAR(r.lr, fx["lrs"][s].get<double>(), 1e-12) << "step " << s;

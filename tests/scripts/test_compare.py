@@ -28,7 +28,7 @@ VAL_STEPS = [0, 25, 50, 75, 100]
 def make_run(root: Path, name: str, *, strategy="pre", function="layernorm", lr=1e-3, seed=1,
              steps=100, val=(5.5, 4.0, 3.5, 3.2, 3.0), spikes=(), status="completed",
              layers=False, geonorm=False, partial_line=False, tokens_per_step=256, n_layer=3,
-             noise=0.0, total_steps=100) -> Path:
+             noise=0.0, total_steps=100, skipped=()) -> Path:
     """A run dir as normgpt writes it. Train loss 2 + 3.5·exp(-step/30) (times 1.5 at `spikes`),
     eval rows at VAL_STEPS with the losses `val`, layer rows every 25 steps."""
     d = root / name
@@ -61,6 +61,8 @@ def make_run(root: Path, name: str, *, strategy="pre", function="layernorm", lr=
         rows.append({"step": s, "tokens": (s + 1) * tokens_per_step, "train_loss": loss,
                      "lr": lr, "grad_norm": 0.5 + 0.01 * s, "step_ms": 10.0,
                      "tokens_per_s": tokens_per_step / 0.010})
+        if s in skipped:
+            rows[-1]["skipped"] = True
     if steps in VAL_STEPS:
         rows.append({"step": steps, "val_loss": val[VAL_STEPS.index(steps)]})
     text = "\n".join(json.dumps(r) for r in rows) + "\n"
@@ -91,7 +93,7 @@ def two_groups(root: Path) -> list[Path]:
         make_run(root, "pre-s2", seed=2, val=(5.5, 4.1, 3.6, 3.1, 3.2)),
         make_run(root, "peri-s1", strategy="peri", seed=1, val=(5.5, 3.9, 3.4, 3.0, 2.8)),
         make_run(root, "peri-s2", strategy="peri", seed=2, val=(5.5, 3.8, 3.3, 2.9, 2.9),
-                 spikes=(30, 31, 60, 85)),
+                 spikes=(30, 31, 60, 85), skipped=(60, 85)),
     ]
 
 
@@ -134,6 +136,7 @@ def test_tables_equal_known_values(tmp_path):
     assert float(rows["peri-s1"]["final_val_loss"]) == 2.8
     assert int(rows["peri-s2"]["spikes"]) == 3     # 30-31 count once, 60, 85
     assert int(rows["pre-s1"]["spikes"]) == 0
+    assert int(rows["peri-s2"]["skipped_steps"]) == 2 and int(rows["pre-s1"]["skipped_steps"]) == 0
     assert int(rows["pre-s1"]["steps"]) == 100 and int(rows["pre-s1"]["tokens"]) == 25600
     assert float(rows["pre-s1"]["final_train_loss"]) == pytest.approx(2 + 3.5 * math.exp(-99 / 30))
     assert float(rows["pre-s1"]["tokens_per_s"]) == pytest.approx(25600.0)

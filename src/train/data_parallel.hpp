@@ -1,0 +1,43 @@
+// Data parallelism over the communicator (configs/README.md, `dist`): how the gradients of all
+// ranks become one update.
+//   dist.zero 0: all-reduce (mean) the gradients; every rank updates every parameter.
+//   dist.zero 1 (ZeRO-1): reduce-scatter the gradients, so each rank holds the mean gradient of
+//     its shard; each rank's AdamW owns the moments of its shard only; after the update the
+//     shards of the parameters are all-gathered.
+// The global gradient norm is the same either way (sum of squares over shards, then a sum over
+// ranks), so clipping and logging do not depend on the mode.
+#pragma once
+
+#include <vector>
+
+#include "dist/communicator.hpp"
+#include "model/gpt.hpp"
+#include "train/adamw.hpp"
+
+namespace ng {
+
+template <class T>
+class DataParallel {
+ public:
+  DataParallel(Communicator& comm, size_t n_params, bool zero);
+  Communicator& comm() { return comm_; }
+  bool zero() const { return zero_; }
+  // The slice of the parameters this rank's optimizer owns (everything without ZeRO).
+  Shard shard() const { return shard_; }
+  // After backward: averages the gradients over ranks; returns the global gradient norm.
+  double reduce(GPT<T>& model);
+  // Clips by `clip_factor`, runs AdamW on this rank's shard, and shares the updated parameters.
+  void update(GPT<T>& model, AdamW<T>& opt, double lr, int step, double clip_factor);
+  // Leaves the full averaged (clipped) gradients in model.grads (ZeRO: an extra all-gather; used
+  // only for layer statistics).
+  void gather_grads(GPT<T>& model);
+
+ private:
+  T* shard_grads(GPT<T>& model) { return zero_ ? grad_shard_.data() : model.grads.data(); }
+  Communicator& comm_;
+  bool zero_;
+  Shard shard_;
+  std::vector<T> grad_shard_;
+};
+
+}  // namespace ng
