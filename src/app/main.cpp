@@ -88,7 +88,11 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*train_cmd) return ng::run_train(train);
+    if (*train_cmd) {
+      const int code = ng::run_train(train);
+      ng::finalize_communicator();
+      return code;
+    }
     if (*eval_cmd) ng::run_eval(eval_config, eval_overrides, eval_checkpoint);
     if (*sample_cmd) ng::run_sample(sample);
     if (*tok_cmd) ng::run_tokenize(tok);

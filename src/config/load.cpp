@@ -41,6 +41,12 @@ json parse_json_text(const std::string& text, const std::string& origin) {
     if (std::regex_search(msg, m, re))
       fail_user("{}: JSON parse error at line {} column {}: {}", origin, m[1].str(), m[2].str(), m[3].str());
     fail_user("{}: JSON parse error at byte {}: {}", origin, e.byte, msg);
+  } catch (const json::exception& e) {
+    // The parser's other errors, e.g. out_of_range.406 "number overflow parsing '1e400'" (found
+    // by fuzz/fuzz_config.cpp): a UserError too, without nlohmann's "[json.exception...] " tag.
+    std::string msg = e.what();
+    if (const auto tag = msg.find("] "); tag != std::string::npos) msg.erase(0, tag + 2);
+    fail_user("{}: JSON parse error: {}", origin, msg);
   }
 }
 

@@ -55,9 +55,13 @@ class LocalCommunicator final : public Communicator {
   void barrier() override {}
 };
 
-// The communicator the launcher asks for: MPI when started by mpirun/srun with MPI support built
-// in, else local. UserError when launched with several ranks but built without MPI.
-std::unique_ptr<Communicator> make_communicator(double timeout_s);
+// The process's communicator, created on first use from the launcher's environment: MPI when
+// started by mpirun/srun with MPI support built in, else local. UserError when launched with
+// several ranks but built without MPI. It lives until finalize_communicator() (normal exit) or
+// abort_all_ranks() (error): never torn down while an exception unwinds, because an MPI finalize
+// would wait for ranks that are still inside a collective.
+Communicator& process_communicator(double timeout_s);
+void finalize_communicator();
 
 // Ends every rank of a multi-rank job after a fatal error on this one (no-op for one process).
 // main() calls it so that a failing rank never leaves the others waiting in a collective.

@@ -28,14 +28,17 @@ bool launched_by_mpi() {
 }
 
 bool g_mpi_active = false;
+Communicator* g_comm = nullptr;  // deliberately leaked on error paths (see the header)
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_communicator(double timeout_s) {
+Communicator& process_communicator(double timeout_s) {
+  if (g_comm) return *g_comm;
 #ifdef NORMGPT_HAVE_MPI
   if (launched_by_mpi()) {
     g_mpi_active = true;
-    return make_mpi_communicator(timeout_s);
+    g_comm = make_mpi_communicator(timeout_s).release();
+    return *g_comm;
   }
 #endif
   NG_REQUIRE(launcher_world_size() == 1,
@@ -43,7 +46,14 @@ std::unique_ptr<Communicator> make_communicator(double timeout_s) {
              "with -DNORMGPT_MPI=ON)",
              launcher_world_size());
   (void)timeout_s;
-  return std::make_unique<LocalCommunicator>();
+  g_comm = new LocalCommunicator();
+  return *g_comm;
+}
+
+void finalize_communicator() {
+  delete g_comm;
+  g_comm = nullptr;
+  g_mpi_active = false;
 }
 
 void abort_all_ranks(int exit_code) {

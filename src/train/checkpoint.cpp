@@ -46,7 +46,7 @@ void write_state_file(const std::string& path, const TrainState& s) {
   write_file_atomic(path, {{&h, sizeof(h)}, {s.m.data(), bytes}, {s.v.data(), bytes}});
 }
 
-TrainState read_state_file(const std::string& path, uint64_t n_params) {
+TrainState read_state_file(const std::string& path, uint64_t n_params, int world) {
   const uint64_t size = file_size_or_fail(path);
   NG_REQUIRE(size >= sizeof(StateHeader), "{}: too short for a resume state file", path);
   StateHeader h;
@@ -54,6 +54,10 @@ TrainState read_state_file(const std::string& path, uint64_t n_params) {
   NG_REQUIRE(h.magic == kStateMagic, "{}: bad magic (not a normgpt state file)", path);
   NG_REQUIRE(h.version == kStateVersion, "{}: unsupported state file version {} (expected {})", path, h.version,
              kStateVersion);
+  NG_REQUIRE(h.world == world,
+             "{}: checkpoint was written by {} processes, this run has {} (the global batch would change; resume "
+             "with the same number of processes)",
+             path, h.world, world);
   NG_REQUIRE(h.n_params == n_params, "{}: holds optimizer state for {} parameters, the model has {}", path,
              h.n_params, n_params);
   NG_REQUIRE(h.step >= 0, "{}: negative step {}", path, h.step);
@@ -86,8 +90,8 @@ std::string latest_checkpoint(const std::string& run_dir) {
   std::getline(f, name);
   NG_REQUIRE(!name.empty() && name.find('/') == std::string::npos, "{}: does not name a checkpoint", latest.string());
   const fs::path dir = fs::path(run_dir) / "checkpoints" / name;
-  NG_REQUIRE(fs::exists(dir / "model.bin") && fs::exists(dir / "state.bin"),
-             "{}: names {}, which is missing model.bin or state.bin", latest.string(), dir.string());
+  NG_REQUIRE(fs::exists(dir / "model.bin") && (fs::exists(dir / "state.bin") || fs::exists(dir / "state_r0.bin")),
+             "{}: names {}, which is missing model.bin or its state file", latest.string(), dir.string());
   return dir.string();
 }
 

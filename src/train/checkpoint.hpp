@@ -3,7 +3,8 @@
 // temporary name and renamed into place, so a crash never leaves a half-written one behind and
 // `latest` always names a complete checkpoint.
 //
-// state.bin (resume state, one per rank; little-endian):
+// state.bin (resume state; under ZeRO-1 one state_r<rank>.bin per rank holding that rank's
+// optimizer shard; little-endian):
 //   uint32 magic kStateMagic, uint32 version 1, int64 step (optimizer steps done), int32 rank,
 //   int32 world, uint64 n_params, uint64 rng[4], uint64 loader{shard, sample, epoch, rng[4]},
 //   then float32 m[n_params], float32 v[n_params] (AdamW moments).
@@ -31,8 +32,9 @@ struct TrainState {
 };
 
 void write_state_file(const std::string& path, const TrainState& s);
-// Checks magic, version and sizes against the file length and `n_params`.
-TrainState read_state_file(const std::string& path, uint64_t n_params);
+// Checks magic, version, the world size it was written with (the global batch depends on it) and
+// sizes against the file length and `n_params` (this rank's optimizer shard).
+TrainState read_state_file(const std::string& path, uint64_t n_params, int world = 1);
 
 std::string checkpoint_name(int64_t step);  // "step_00000100"
 

@@ -133,7 +133,8 @@ TEST(StateFile, RoundTripAndRejections) {
   EXPECT_EQ(b.loader.rng, s.loader.rng);
   EXPECT_EQ(b.m, s.m);
   EXPECT_EQ(b.v, s.v);
-  EXPECT_THROW(read_state_file(dir / "state.bin", 4), UserError);  // other model size
+  EXPECT_THROW(read_state_file(dir / "state.bin", 4), UserError);     // other model size
+  EXPECT_THROW(read_state_file(dir / "state.bin", 3, 2), UserError);  // other world size
   std::filesystem::resize_file(dir / "state.bin", std::filesystem::file_size(dir / "state.bin") - 1);
   EXPECT_THROW(read_state_file(dir / "state.bin", 3), UserError);
   std::ofstream(dir / "junk.bin") << std::string(200, 'j');
