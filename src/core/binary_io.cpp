@@ -20,7 +20,9 @@ uint64_t file_size_or_fail(const std::string& path) {
 void read_exact(const std::string& path, uint64_t offset, void* dst, uint64_t bytes, const char* what) {
   FILE* f = std::fopen(path.c_str(), "rb");
   NG_REQUIRE(f != nullptr, "cannot open {}", path);
-  bool ok = std::fseek(f, long(offset), SEEK_SET) == 0 && std::fread(dst, 1, bytes, f) == bytes;
+  // bytes == 0 skips fread: dst may then be null (an empty vector's data()), and passing null to
+  // fread is undefined even for zero bytes (UBSan, asan preset).
+  bool ok = std::fseek(f, long(offset), SEEK_SET) == 0 && (bytes == 0 || std::fread(dst, 1, bytes, f) == bytes);
   std::fclose(f);
   NG_REQUIRE(ok, "{}: file too short while reading {} ({} bytes at offset {})", path, what, bytes, offset);
 }
@@ -30,7 +32,7 @@ void write_file_atomic(const std::string& path, const std::vector<std::pair<cons
   FILE* f = std::fopen(tmp.c_str(), "wb");
   NG_REQUIRE(f != nullptr, "cannot write {}", tmp);
   bool ok = true;
-  for (const auto& [ptr, n] : chunks) ok = ok && std::fwrite(ptr, 1, n, f) == n;
+  for (const auto& [ptr, n] : chunks) ok = ok && (n == 0 || std::fwrite(ptr, 1, n, f) == n);  // as in read_exact
   ok = ok && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
   ok = (std::fclose(f) == 0) && ok;
   if (!ok) {
