@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/tempdir.hpp"
+
 namespace ng::test {
 
 struct CliResult {
@@ -39,22 +41,6 @@ inline CliResult normgpt(const std::string& args) {
   std::filesystem::remove(log);
   return r;
 }
-
-// A fresh empty directory under /tmp, removed when the object goes away.
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag) {
-    path_ = std::filesystem::temp_directory_path() / ("normgpt_" + tag + "_" + std::to_string(::getpid()));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // The rows of a metrics.jsonl that have `key`.
 inline std::vector<nlohmann::json> metric_rows(const std::filesystem::path& file, const std::string& key) {

@@ -3,6 +3,8 @@
 // tells which shard and position it came from and tests can assert exact values.
 #include <gtest/gtest.h>
 
+#include "common/tempdir.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -41,15 +43,7 @@ std::string error_of(const std::function<void()>& f) {
 
 class LoaderTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("normgpt_loader_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return tmp_ / name; }
 
   // Shard `name` with n tokens: base, base+1, ..., base+n-1.
   std::string shard(const std::string& name, int n, int base) {
@@ -66,7 +60,7 @@ class LoaderTest : public ::testing::Test {
     return o;
   }
 
-  fs::path dir_;
+  ng::test::TempDir tmp_{"loader"};
 };
 
 // The batch that sample `s` of a shard starting at token value `base` must give (world 1).

@@ -2,6 +2,8 @@
 // size validation with messages naming the file, and glob expansion of data.train / data.val.
 #include <gtest/gtest.h>
 
+#include "common/tempdir.hpp"
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -18,15 +20,7 @@ namespace {
 // A fresh directory per test, removed afterwards.
 class ShardTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("normgpt_shard_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return tmp_ / name; }
 
   // Writes a raw file: a 256-int header with the given first three ints, then `body`.
   std::string write_raw(const std::string& name, int32_t magic, int32_t version, int32_t count,
@@ -39,7 +33,7 @@ class ShardTest : public ::testing::Test {
     return path(name);
   }
 
-  fs::path dir_;
+  ng::test::TempDir tmp_{"shard"};
 };
 
 std::string error_of(const std::function<void()>& f) {

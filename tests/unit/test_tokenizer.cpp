@@ -3,6 +3,8 @@
 // scripts/make_bpe_fixtures.js), and the `normgpt tokenize` backend.
 #include <gtest/gtest.h>
 
+#include "common/tempdir.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -236,20 +238,12 @@ namespace {
 
 class TokenizeCmdTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("normgpt_tokenize_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return tmp_ / name; }
   std::string text_file(const std::string& name, const std::string& text) {
     std::ofstream(path(name), std::ios::binary) << text;
     return path(name);
   }
-  fs::path dir_;
+  ng::test::TempDir tmp_{"tokenize"};
 };
 
 }  // namespace
