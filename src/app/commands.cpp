@@ -33,7 +33,6 @@ void run_sample(const SampleOptions& o) {
   load_model_file(o.checkpoint, model.table(), model.plan(), model.params.data());
 
   std::vector<int32_t> ids = o.prompt.empty() ? std::vector<int32_t>{tokenizer->eot_id()} : tokenizer->encode(o.prompt);
-  const size_t prompt_len = ids.size();
   std::fputs(o.prompt.c_str(), stdout);
   std::fflush(stdout);
   Rng rng(o.seed);
@@ -61,7 +60,6 @@ void run_sample(const SampleOptions& o) {
     std::fputs(tokenizer->decode(std::vector<int32_t>{next}).c_str(), stdout);
     std::fflush(stdout);
   }
-  (void)prompt_len;
   std::fputs("\n", stdout);
 }
 
