@@ -63,6 +63,7 @@ ModelFileInfo read_model_info(const std::string& path) {
   if (h[8] == kExtensionMagic) {
     NG_REQUIRE(h[9] == 1, "{}: unsupported normgpt extension version {}", path, h[9]);
     info.has_strategy = true;
+    NG_REQUIRE(h[10] == 0 || h[10] == 1, "{}: unknown norm function code {} in the header", path, h[10]);
     info.function = h[10] == 1 ? NormFunction::RMSNorm : NormFunction::LayerNorm;
     info.embed_norm = h[11] != 0;
     info.final_norm = h[12] != 0;

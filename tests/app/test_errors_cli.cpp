@@ -55,6 +55,8 @@ TEST_F(ErrorsCli, ConfigProblems) {
   expect_rejected("train -c " + config() + " --set device=cuda -o " + (dir_ / "r"), "CUDA");
   std::ofstream(dir_ / "broken.json") << "{\"model\": {";
   expect_rejected("train -c " + (dir_ / "broken.json"), "parse error");
+  std::ofstream(dir_ / "overflow.json") << "{\"model\": {\"n_layer\": 1e400}}";  // found by fuzzing
+  expect_rejected("info -c " + (dir_ / "overflow.json"), "number overflow");
   EXPECT_FALSE(std::filesystem::exists(dir_ / "r"));  // rejected before creating the run directory
 }
 

@@ -112,6 +112,9 @@ TEST(ModelFile, RejectsBadFiles) {
   bad_dims[5 * 4] = 7;  // NH 7 does not divide C 16
   expect_msg(bad_dims, "invalid dimensions");
   EXPECT_THROW(read_model_info(dir / "absent.bin"), UserError);
+  // a header whose sizes overflow 64 bits (found while fuzzing; kept as a regression input)
+  expect_msg(slurp(std::string(NORMGPT_SOURCE_DIR) + "/fuzz/regressions/model_file/size_overflow_fp32"),
+             "header implies");
 }
 
 TEST(StateFile, RoundTripAndRejections) {
