@@ -48,7 +48,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "strategy_table.json"))
     args = ap.parse_args()
     fd = test_report_lines("test_model", "Strategies/ModelFD.*", r"\[fd (\S+)\] max relative gradient error (\S+)")
-    ref = test_report_lines("test_model", "Reference*",
+    ref = test_report_lines("test_model", "*Reference*",
                             r"\[reference (\S+ fp32)\] .*?max grad err \(rel to tensor norm\) (\S+),")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
