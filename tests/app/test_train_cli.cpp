@@ -153,6 +153,31 @@ TEST_F(TrainCli, InitFromMatchesPyTorchReference) {
   EXPECT_EQ(out.substr(0, 1024), in.substr(0, 1024));
 }
 
+// A checkpoint records its strategy: it samples on its own, and loads only into that strategy.
+TEST_F(TrainCli, CheckpointStrategyIsRecordedAndEnforced) {
+  auto r = normgpt(train("peri", "--set norm.strategy=peri --set norm.function=rmsnorm"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string model = dir_ / "peri/checkpoints/step_00000012/model.bin";
+  EXPECT_EQ(normgpt("sample --checkpoint " + model + " -n 5").code, 0);
+  r = normgpt("eval -c " + (dir_ / "cfg.json") + " --set norm.strategy=peri --set norm.function=rmsnorm --checkpoint " +
+              model);
+  EXPECT_EQ(r.code, 0) << r.out;
+  r = normgpt("eval -c " + (dir_ / "cfg.json") + " --checkpoint " + model);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("trained with norm.strategy 'peri', config asks for 'pre'"), std::string::npos) << r.out;
+  r = normgpt(train("from_peri", "--set model.init_from=" + model));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("norm.strategy 'peri'"), std::string::npos) << r.out;
+  // a plain GPT-2 file (a pre/layernorm run) starts any strategy
+  r = normgpt(train("geo_from_pre", "--set norm.strategy=geonorm --set model.init_from=" +
+                                        (dir_ / "a/checkpoints/step_00000012/model.bin")));
+  EXPECT_EQ(r.code, 2) << "no run 'a' yet: the file is missing";
+  ASSERT_EQ(normgpt(train("a")).code, 0);
+  r = normgpt(train("geo_from_pre2", "--set norm.strategy=geonorm --set model.init_from=" +
+                                         (dir_ / "a/checkpoints/step_00000012/model.bin")));
+  EXPECT_EQ(r.code, 0) << r.out;
+}
+
 TEST_F(TrainCli, SampleEvalInfo) {
   ASSERT_EQ(normgpt(train("a")).code, 0);
   const std::string model = dir_ / "a/checkpoints/step_00000012/model.bin";
