@@ -1,0 +1,36 @@
+// CUDA runtime helpers behind a plain C++ interface (DESIGN.md: no spdlog/json in .cu files, and
+// no CUDA headers in files that include them). Every call is checked; a failure raises
+// ng::InternalError naming file, line and the CUDA call.
+#pragma once
+
+#include <cstddef>
+
+namespace ng::cuda {
+
+// Number of usable CUDA devices; 0 when there is no driver or no device (never throws).
+int device_count();
+
+void* device_alloc(size_t bytes);
+void device_free(void* ptr);
+void copy_to_device(void* dst, const void* src, size_t bytes);
+void copy_to_host(void* dst, const void* src, size_t bytes);
+void fill_bytes(void* dst, int value, size_t bytes);  // e.g. poison outputs before a test
+void synchronize();
+
+// A typed device array that frees itself.
+template <class T>
+class DeviceArray {
+ public:
+  explicit DeviceArray(size_t n) : n_(n), ptr_(static_cast<T*>(device_alloc(n * sizeof(T)))) {}
+  ~DeviceArray() { device_free(ptr_); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  T* get() const { return ptr_; }
+  size_t size() const { return n_; }
+
+ private:
+  size_t n_;
+  T* ptr_;
+};
+
+}  // namespace ng::cuda
