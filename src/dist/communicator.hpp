@@ -1,7 +1,9 @@
 // The communicator interface: how ranks agree on gradients and metrics. The trainer calls it at
 // fixed points of every step; the local implementation (one process) does nothing. The MPI
-// implementation (dist/mpi_communicator.cpp) serves CPU processes; NCCL joins it with the GPU
-// backend. Collectives are blocking and called in the same order on every rank.
+// implementation (dist/mpi_communicator.cpp) serves CPU processes; the NCCL one
+// (dist/nccl_communicator.cpp) GPU processes. Collectives are blocking and called in the same
+// order on every rank. Buffers: float data lives where the backend keeps its tensors (host memory
+// for the CPU backend, device memory for NCCL); double data is always host memory (losses, metrics).
 #pragma once
 
 #include <cstddef>
