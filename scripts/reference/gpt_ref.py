@@ -10,7 +10,7 @@ Parameters are held in llm.c's model-file order (see PARAM_ORDER), so a state di
 onto an llm.c model file (llmc_io.py).
 
 Every wave-1 strategy of NORMS.md is implemented (pre, post, peri/sandwich, reordered, mixln,
-lns, deepnorm, b2t, geonorm). Extension points:
+lns, deepnorm, b2t, geonorm), and of wave 2 dyt (Dynamic Tanh). Extension points:
   * NORM_FUNCTIONS: name -> N(x, g, b, eps).
   * BLOCKS: strategy name -> block function (x, p, l, cfg, trace) -> x'; each strategy of NORMS.md
     that is not implemented yet is listed in PLANNED_STRATEGIES and raises NotImplementedError.
@@ -18,7 +18,8 @@ lns, deepnorm, b2t, geonorm). Extension points:
     Config.final_norm override them, as norm.embed_norm / norm.final_norm do in normgpt).
   * extra_param_shapes(cfg): tensors a strategy adds after the 16 GPT-2 tensors, in this order:
     Peri-LN output norms (lno1w, lno1b, lno2w, lno2b), the embed norm (lnew, lneb) when it is on,
-    GeoNorm's scalars (geoa1, geob1, geoa2, geob2).
+    GeoNorm's scalars (geoa1, geob1, geoa2, geob2), DyT's alphas (ln1a, ln2a, lnfa, then lnea when
+    the embed norm is on).
 
 Parameter naming: ln1 / ln2 are each block's FIRST attention / MLP norm in the order of NORMS.md's
 table (input norm for pre/peri/lns/geonorm and mixln's pre-blocks, the norm after the add for
@@ -43,6 +44,8 @@ NORM_GAINS = {"ln1w", "ln2w", "lnfw", "lno1w", "lno2w", "lnew"}
 NORM_BIASES = {"ln1b", "ln2b", "lnfb", "lno1b", "lno2b", "lneb"}
 GEO_A = {"geoa1", "geoa2"}  # GeoNorm's learnable angle scale a (init 1), per sublayer, shape (L,)
 GEO_B = {"geob1", "geob2"}  # GeoNorm's learnable angle offset b (init 0), per sublayer, shape (L,)
+# DyT's learned scalar alpha per norm site: ln1a, ln2a (L,), lnfa (1,), lnea (1,) (embed norm on).
+DYT_ALPHAS = {"ln1a", "ln2a", "lnfa", "lnea"}
 
 STRATEGY_ALIASES = {"sandwich": "peri"}
 # GeoNorm's layer-wise update decay (NORMS.md, geonorm.decay): name -> factor(l, L).
@@ -72,6 +75,7 @@ class Config:
     geo_clamp: float = math.pi / 4  # geonorm.clamp (c)
     geo_learn_angle: bool = True    # geonorm.learn_angle
     geo_input_norm: bool = True     # geonorm.input_norm
+    dyt_alpha0: float = 0.5         # dyt.alpha0: the initial value of every DyT alpha
 
     def __post_init__(self):
         if self.C % self.NH != 0:
@@ -89,6 +93,8 @@ class Config:
             raise ValueError(f"unknown geonorm decay {self.geo_decay!r}; known: {sorted(GEO_DECAYS)}")
         if not self.geo_clamp > 0:
             raise ValueError(f"geo_clamp={self.geo_clamp} must be > 0")
+        if not math.isfinite(self.dyt_alpha0):
+            raise ValueError(f"dyt_alpha0={self.dyt_alpha0} must be finite")
 
     @property
     def use_embed_norm(self) -> bool:
@@ -131,7 +137,9 @@ def param_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
 
 def extra_param_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
     """Tensors a strategy appends after the 16 GPT-2 tensors, in this order: Peri-LN's output norms
-    (attention lno1, MLP lno2), the embed norm lne (when on), GeoNorm's scalars a, b per sublayer."""
+    (attention lno1, MLP lno2), the embed norm lne (when on), GeoNorm's scalars a, b per sublayer,
+    DyT's alphas (ln1a, ln2a (L,), lnfa (1,), then lnea (1,) when the embed norm is on; lnfa is kept
+    when the final norm is off, unused, as lnf is)."""
     L, C = cfg.L, cfg.C
     out = {}
     if cfg.strategy == "peri":
@@ -140,6 +148,10 @@ def extra_param_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
         out.update({"lnew": (C,), "lneb": (C,)})
     if cfg.strategy == "geonorm":
         out.update({"geoa1": (L,), "geob1": (L,), "geoa2": (L,), "geob2": (L,)})
+    if cfg.strategy == "dyt":
+        out.update({"ln1a": (L,), "ln2a": (L,), "lnfa": (1,)})
+        if cfg.use_embed_norm:
+            out["lnea"] = (1,)
     return out
 
 
@@ -161,11 +173,25 @@ def rmsnorm(x, g, b, eps):
     return g * x / torch.sqrt(ms + eps)
 
 
+def dyt(x, g, b, alpha):
+    """DyT (Dynamic Tanh, Zhu et al. 2025): g * tanh(alpha * x) + b, elementwise, alpha a scalar.
+    No statistics over the row and no eps; b is used whatever norm.function says."""
+    return g * torch.tanh(alpha * x) + b
+
+
 NORM_FUNCTIONS = {"layernorm": layernorm, "rmsnorm": rmsnorm}
 
 
 def norm(cfg: Config, x, g, b):
     return NORM_FUNCTIONS[cfg.function](x, g, b, cfg.eps)
+
+
+def site_norm(cfg: Config, p, site: str, x):
+    """The whole-model norm `site` (lne: embed norm, lnf: final norm) applied to x: N(x) with
+    (site+'w', site+'b'), or under dyt DyT with the scalar alpha site+'a'."""
+    if cfg.strategy == "dyt":
+        return dyt(x, p[site + "w"], p[site + "b"], p[site + "a"][0])
+    return norm(cfg, x, p[site + "w"], p[site + "b"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -321,18 +347,26 @@ def block_geonorm(x, p, l, cfg, trace=None):
     return geodesic(y, mlp_sublayer(p, l, u, cfg), *scalars(2), decay, cfg.geo_clamp, stats("mlp"))
 
 
+def block_dyt(x, p, l, cfg, trace=None):
+    """dyt: the pre placement with every norm replaced by DyT: y = x + A(D1(x)); x' = y + F(D2(y)),
+    D1(x) = ln1w[l] * tanh(ln1a[l] * x) + ln1b[l] (D2 likewise with ln2)."""
+    d = lambda site, z: dyt(z, p[site + "w"][l], p[site + "b"][l], p[site + "a"][l])  # noqa: E731
+    y = x + attn_sublayer(p, l, d("ln1", x), cfg)
+    return y + mlp_sublayer(p, l, d("ln2", y), cfg)
+
+
 BLOCKS = {
     "pre": block_pre, "post": block_post, "peri": block_peri, "reordered": block_reordered,
     "mixln": block_mixln, "lns": block_lns, "deepnorm": block_deepnorm, "b2t": block_b2t,
-    "geonorm": block_geonorm,
+    "geonorm": block_geonorm, "dyt": block_dyt,
 }
 FINAL_NORM_DEFAULT = {
     "pre": True, "post": False, "peri": True, "reordered": True, "mixln": True, "lns": True,
-    "deepnorm": False, "b2t": False, "geonorm": True,
+    "deepnorm": False, "b2t": False, "geonorm": True, "dyt": True,
 }
 EMBED_NORM_DEFAULT = {s: s == "geonorm" for s in BLOCKS}
 # Specified in NORMS.md (wave 2), not yet in the twin: add a block function above and register it.
-PLANNED_STRATEGIES = ["ngpt", "angpt", "residual", "hybridnorm", "hybridnorm_star", "dyt"]
+PLANNED_STRATEGIES = ["ngpt", "angpt", "residual", "hybridnorm", "hybridnorm_star"]
 
 
 def check_strategy(strategy: str) -> None:
@@ -361,7 +395,7 @@ def gpt_forward(p: dict, cfg: Config, idx: torch.Tensor, trace: dict | None = No
         raise ValueError(f"T={T} > maxT={cfg.maxT}")
     x = p["wte"][idx] + p["wpe"][:T].unsqueeze(0)
     if cfg.use_embed_norm:
-        x = norm(cfg, x, p["lnew"], p["lneb"])
+        x = site_norm(cfg, p, "lne", x)
     if trace is not None:
         trace.setdefault("streams", []).append(x)
     block = BLOCKS[cfg.strategy]
@@ -370,7 +404,7 @@ def gpt_forward(p: dict, cfg: Config, idx: torch.Tensor, trace: dict | None = No
         if trace is not None:
             trace["streams"].append(x)
     if cfg.use_final_norm:
-        x = norm(cfg, x, p["lnfw"], p["lnfb"])
+        x = site_norm(cfg, p, "lnf", x)
     return x @ p["wte"].T
 
 
@@ -427,17 +461,21 @@ class GPT(torch.nn.Module):
 
 def init_params(cfg: Config, seed: int, std: float = 0.2, gain_std: float = 0.1,
                 bias_std: float = 0.1, geo_a_std: float = 0.1, geo_b_std: float = 0.05,
-                dtype=torch.float64) -> dict[str, torch.Tensor]:
+                dyt_alpha_std: float = 0.1, dtype=torch.float64) -> dict[str, torch.Tensor]:
     """A deliberately *large* init so that gradients are informative at tiny widths:
     matrices and embeddings N(0, std^2) (including the padded wte rows V..Vp-1), norm gains
     1 + N(0, gain_std^2), biases N(0, bias_std^2), GeoNorm's a 1 + N(0, geo_a_std^2) and b
-    N(0, geo_b_std^2). Under rmsnorm the norm biases are zero. One generator draws every tensor
+    N(0, geo_b_std^2), DyT's alphas alpha0 + N(0, dyt_alpha_std^2) (not the constant alpha0, so
+    that a test sees every alpha). Under rmsnorm the norm biases are zero (also under dyt, which
+    uses them: they still get gradients). One generator draws every tensor
     in param_shapes order, so the 16 GPT-2 tensors do not depend on the strategy's extras."""
     gen = torch.Generator().manual_seed(seed)
     out = {}
     for name, shape in param_shapes(cfg).items():
         r = torch.randn(shape, generator=gen, dtype=torch.float64)
-        if name in GEO_A:
+        if name in DYT_ALPHAS:
+            t = cfg.dyt_alpha0 + dyt_alpha_std * r
+        elif name in GEO_A:
             t = 1.0 + geo_a_std * r
         elif name in GEO_B:
             t = geo_b_std * r

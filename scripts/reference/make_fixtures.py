@@ -16,7 +16,7 @@ within 1% of grad_clip (so an fp32 run cannot take the other branch of the clip)
 pre-clamp angle of any step lies within GEO_CLAMP_MARGIN of the clamp and no token takes the
 r < 1e-6 fallback.
 
-One fixture per wave-1 strategy x norm function (<strategy>_<function>). model.bin is always a
+One fixture per wave-1 strategy (and wave-2 dyt) x norm function (<strategy>_<function>). model.bin is always a
 plain llm.c file (the 16 GPT-2 tensors, identical for all fixtures of one function); a strategy's
 extra tensors are in fixture.json's "extra_params".
 """
@@ -39,7 +39,7 @@ import llmc_io  # noqa: E402
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEFAULT_OUT = os.path.join(REPO_ROOT, "tests", "fixtures", "reference")
 
-STRATEGIES = ["pre", "post", "peri", "reordered", "mixln", "lns", "deepnorm", "b2t", "geonorm"]
+STRATEGIES = ["pre", "post", "peri", "reordered", "mixln", "lns", "deepnorm", "b2t", "geonorm", "dyt"]
 FUNCTIONS = ["layernorm", "rmsnorm"]
 # Norm-config values a fixture sets beyond the defaults (gpt_ref.Config field names). mixln: with
 # L=3 and p=0.5, floor(1.5) = 1, so block 0 is post and blocks 1, 2 are pre. geonorm: clamp 1.0
@@ -59,7 +59,9 @@ FIXTURES = {
 # grad_clip is 2.0 except where some step's grad norm came within CLIP_MARGIN of it; these values
 # keep every step at least 4% away from the clip while some steps still clip.
 DEFAULT_GRAD_CLIP = 2.0
-GRAD_CLIP = {"post_layernorm": 2.2, "deepnorm_layernorm": 2.1, "b2t_rmsnorm": 1.9}
+GRAD_CLIP = {"post_layernorm": 2.2, "deepnorm_layernorm": 2.1, "b2t_rmsnorm": 1.9,
+             # DyT's bounded tanh gives grad norms ~0.5-0.9 (no clipping at all with 2.0)
+             "dyt_layernorm": 0.65, "dyt_rmsnorm": 0.65}
 SHAPE = dict(B=2, T=8, V=61, Vp=64, L=3, NH=2, C=16, maxT=16)
 STEPS = 10
 CLIP_MARGIN = 0.01
@@ -130,10 +132,12 @@ def dump_json(path, doc: dict) -> None:
 
 
 def norm_doc(cfg: gpt_ref.Config) -> dict:
-    """The norm section in normgpt's config keys, with the values used (null: strategy default)."""
+    """The norm section in normgpt's config keys, with the values used (null: strategy default).
+    The dyt block is given only for dyt (so the wave-1 fixtures stay as they were)."""
     return {
         "strategy": cfg.strategy, "function": cfg.function, "eps": cfg.eps,
         "embed_norm": cfg.embed_norm, "final_norm": cfg.final_norm,
+        **({"dyt": {"alpha0": cfg.dyt_alpha0}} if cfg.strategy == "dyt" else {}),
         "mixln": {"post_fraction": cfg.post_fraction},
         "geonorm": {"decay": cfg.geo_decay, "clamp": cfg.geo_clamp,
                     "learn_angle": cfg.geo_learn_angle, "input_norm": cfg.geo_input_norm},
@@ -161,7 +165,12 @@ def init_doc(cfg: gpt_ref.Config) -> str:
     if extras:
         s += ("; extra tensors " + ", ".join(extras) + " drawn after the 16 GPT-2 tensors from the "
               "same generator (gains/biases as above")
-        s += "; geoa 1+N(0,0.1^2), geob N(0,0.05^2))" if cfg.strategy == "geonorm" else ")"
+        if cfg.strategy == "geonorm":
+            s += "; geoa 1+N(0,0.1^2), geob N(0,0.05^2))"
+        elif cfg.strategy == "dyt":
+            s += f"; DyT alphas alpha0+N(0,0.1^2), alpha0 = {cfg.dyt_alpha0!r})"
+        else:
+            s += ")"
     return s
 
 

@@ -18,7 +18,7 @@ import llmc_io  # noqa: E402
 import make_fixtures  # noqa: E402
 
 FUNCTIONS = ["layernorm", "rmsnorm"]
-STRATEGIES = ["pre", "post", "peri", "reordered", "mixln", "lns", "deepnorm", "b2t", "geonorm"]
+STRATEGIES = ["pre", "post", "peri", "reordered", "mixln", "lns", "deepnorm", "b2t", "geonorm", "dyt"]
 # Norm-config variants that get their own gradcheck (beyond every strategy at its defaults).
 VARIANTS = {
     "mixln_p0.5": dict(strategy="mixln", post_fraction=0.5),            # block 0 post, block 1 pre
@@ -28,6 +28,8 @@ VARIANTS = {
     "pre_embed_norm_no_final": dict(strategy="pre", embed_norm=True, final_norm=False),
     "post_final_norm": dict(strategy="post", final_norm=True),
     "sandwich_embed_norm": dict(strategy="sandwich", embed_norm=True),
+    "dyt_embed_norm_no_final": dict(strategy="dyt", embed_norm=True, final_norm=False),  # lnea, lnfa unused
+    "dyt_alpha0_2": dict(strategy="dyt", dyt_alpha0=2.0),                # tanh well into saturation
 }
 
 
@@ -170,6 +172,19 @@ def _geo(x, g, a, b, decay, c):
     return torch.tensor(rows, dtype=x.dtype).reshape(x.shape)
 
 
+def _dyt(x, g, b, a):
+    """DyT written independently: g * (e^{2ax} - 1) / (e^{2ax} + 1) + b."""
+    e = torch.exp(2.0 * float(a) * x)
+    return g * (e - 1.0) / (e + 1.0) + b
+
+
+def _site(cfg, p, site, x):
+    """The embed (lne) or final (lnf) norm, written independently."""
+    if cfg.strategy == "dyt":
+        return _dyt(x, p[site + "w"], p[site + "b"], p[site + "a"][0])
+    return _N(cfg, x, p[site + "w"], p[site + "b"])
+
+
 def _ref_block(cfg, p, l, x):
     L = cfg.L
     n = lambda site, z: _N(cfg, z, p[site + "w"][l], p[site + "b"][l])  # noqa: E731
@@ -200,6 +215,10 @@ def _ref_block(cfg, p, l, x):
     if s == "b2t":
         y = n("ln1", x + A(x))
         return n("ln2", y + M(y) + x)
+    if s == "dyt":
+        dy = lambda site, z: _dyt(z, p[site + "w"][l], p[site + "b"][l], p[site + "a"][l])  # noqa: E731
+        y = x + A(dy("ln1", x))
+        return y + M(dy("ln2", y))
     if s == "geonorm":
         d = {"harmonic": 1 / (l + 1), "sqrt": (l + 1) ** -0.5, "linear": (L - l) / L,
              "none": 1.0}[cfg.geo_decay]
@@ -221,19 +240,19 @@ def test_every_block_matches_an_independent_writing(variant, function):
     xs = trace["streams"]
     h0 = p["wte"][idx] + p["wpe"][:idx.shape[1]]
     want_embed = cfg.use_embed_norm if cfg.embed_norm is not None else cfg.strategy == "geonorm"
-    torch.testing.assert_close(xs[0], _N(cfg, h0, p["lnew"], p["lneb"]) if want_embed else h0,
+    torch.testing.assert_close(xs[0], _site(cfg, p, "lne", h0) if want_embed else h0,
                                rtol=0, atol=1e-13)
     for l in range(cfg.L):
         torch.testing.assert_close(xs[l + 1], _ref_block(cfg, p, l, xs[l]), rtol=0, atol=1e-12)
     final_on = cfg.final_norm if cfg.final_norm is not None else \
         cfg.strategy not in ("post", "deepnorm", "b2t")
-    xf = _N(cfg, xs[-1], p["lnfw"], p["lnfb"]) if final_on else xs[-1]
+    xf = _site(cfg, p, "lnf", xs[-1]) if final_on else xs[-1]
     torch.testing.assert_close(logits, xf @ p["wte"].T, rtol=0, atol=1e-12)
 
 
 def test_defaults_extras_and_aliases():
     want_final = dict(pre=True, post=False, peri=True, reordered=True, mixln=True, lns=True,
-                      deepnorm=False, b2t=False, geonorm=True)
+                      deepnorm=False, b2t=False, geonorm=True, dyt=True)
     for s in STRATEGIES:
         cfg = tiny(strategy=s)
         assert cfg.use_final_norm == want_final[s] and cfg.use_embed_norm == (s == "geonorm")
@@ -243,11 +262,20 @@ def test_defaults_extras_and_aliases():
             want = {n: (2, 4) for n in ("lno1w", "lno1b", "lno2w", "lno2b")}
         if s == "geonorm":
             want = {"lnew": (4,), "lneb": (4,), **{n: (2,) for n in ("geoa1", "geob1", "geoa2", "geob2")}}
+        if s == "dyt":
+            want = {"ln1a": (2,), "ln2a": (2,), "lnfa": (1,)}
         assert extras == want and list(extras) == list(want), s
         assert list(gpt_ref.param_shapes(cfg))[:16] == gpt_ref.PARAM_ORDER
     assert tiny(strategy="sandwich").strategy == "peri"
     assert list(gpt_ref.extra_param_shapes(tiny(strategy="pre", embed_norm=True))) == ["lnew", "lneb"]
     assert "lnew" not in gpt_ref.extra_param_shapes(tiny(strategy="geonorm", embed_norm=False))
+    assert list(gpt_ref.extra_param_shapes(tiny(strategy="dyt", embed_norm=True))) == \
+        ["lnew", "lneb", "ln1a", "ln2a", "lnfa", "lnea"]
+    assert list(gpt_ref.extra_param_shapes(tiny(strategy="dyt", final_norm=False))) == ["ln1a", "ln2a", "lnfa"]
+    for a0 in (0.5, 2.0):  # alphas are alpha0 + N(0, 0.1^2)
+        p = gpt_ref.init_params(tiny(strategy="dyt", embed_norm=True, dyt_alpha0=a0), seed=5)
+        for n in ("ln1a", "ln2a", "lnfa", "lnea"):
+            assert (p[n] - a0).abs().max() < 0.5 and not torch.all(p[n] == a0), (a0, n)
     assert tiny(strategy="mixln", L=4).mixln_post_blocks == 1          # default p = 0.25
     assert tiny(strategy="mixln", L=3, post_fraction=0.5).mixln_post_blocks == 1
     assert tiny(strategy="mixln", L=100, post_fraction=0.29).mixln_post_blocks == 29
@@ -279,6 +307,27 @@ def test_lns_is_pre_with_scaled_input_norms(function):
     torch.testing.assert_close(gpt_ref.gpt_forward(p, cfg, idx),
                                gpt_ref.gpt_forward(q, tiny(function, strategy="pre", L=3, C=8), idx),
                                rtol=0, atol=1e-12)
+
+
+def test_dyt_ignores_the_norm_function_and_uses_its_alphas():
+    """dyt replaces every norm: norm.function and eps change nothing; the block is pre with
+    D(x) = g * tanh(a * x) + b; each alpha (ln1a, ln2a per layer, lnfa) changes the output; with
+    a = 1e-6 / g = 1e6 a DyT is the identity plus b to O(1e-12)."""
+    kw = dict(strategy="dyt", L=3, C=8)
+    p = gpt_ref.init_params(tiny("layernorm", **kw), seed=21)
+    idx, _ = tiny_batch(tiny())
+    base = gpt_ref.gpt_forward(p, tiny("layernorm", **kw), idx)
+    torch.testing.assert_close(gpt_ref.gpt_forward(p, tiny("rmsnorm", eps=0.3, **kw), idx), base,
+                               rtol=0, atol=0)
+    for n, i in (("ln1a", 0), ("ln1a", 2), ("ln2a", 1), ("lnfa", 0)):
+        q = {k: v.clone() for k, v in p.items()}
+        q[n][i] += 0.1
+        assert not torch.allclose(gpt_ref.gpt_forward(q, tiny(**kw), idx), base), (n, i)
+    x = torch.randn(3, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    b = 0.1 * torch.ones(8, dtype=torch.float64)
+    torch.testing.assert_close(gpt_ref.dyt(x, torch.full((8,), 1e6, dtype=torch.float64), b,
+                                           torch.tensor(1e-6, dtype=torch.float64)), x + b,
+                               rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -420,6 +469,7 @@ def test_unused_tensors_get_zero_grad(function):
         "geonorm_no_input_norm": ["ln1w", "ln1b", "ln2w", "ln2b"],
         "geonorm_frozen_angle": ["geoa1", "geob1", "geoa2", "geob2"],
         "pre_embed_norm_no_final": ["lnfw", "lnfb"],
+        "dyt": [], "dyt_embed_norm_no_final": ["lnfw", "lnfb", "lnfa"],
     }
     for case, zero in cases.items():
         cfg = tiny(function, **VARIANTS.get(case, dict(strategy=case)))
@@ -427,7 +477,8 @@ def test_unused_tensors_get_zero_grad(function):
         idx, tgt = tiny_batch(cfg)
         model(idx, tgt)[1].backward()
         for n, prm in model.params.items():
-            unused = n in zero or (function == "rmsnorm" and n in gpt_ref.NORM_BIASES)
+            unused = n in zero or (function == "rmsnorm" and n in gpt_ref.NORM_BIASES
+                                   and cfg.strategy != "dyt")  # DyT uses b under any function
             if unused:
                 assert prm.grad is None or not prm.grad.any(), (case, n)
             elif n != "wte":
@@ -501,8 +552,10 @@ def test_lr_schedule():
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 @pytest.mark.parametrize("grad_clip", [0.0, 0.5])
-@pytest.mark.parametrize("strategy", ["pre", "peri", "geonorm"])
+@pytest.mark.parametrize("strategy", ["pre", "peri", "geonorm", "dyt"])
 def test_hand_adamw_equals_torch_adamw(strategy, function, grad_clip):
+    if strategy == "dyt":  # smaller gradients (bounded tanh): a smaller clip so that steps clip
+        grad_clip *= 0.2
     cfg = tiny(function, strategy=strategy)
     params = gpt_ref.init_params(cfg, seed=8)
     tokens = torch.randint(0, cfg.V, (2 * 3 * 6 + 1,), generator=torch.Generator().manual_seed(9))
@@ -557,6 +610,7 @@ def test_committed_fixtures_content():
         assert (norm["strategy"], norm["function"], norm["eps"]) == (strategy, function, 1e-5)
         assert norm["geonorm"]["clamp"] == cfg.geo_clamp and norm["geonorm"]["decay"] == cfg.geo_decay
         assert norm["mixln"]["post_fraction"] == cfg.post_fraction
+        assert norm.get("dyt") == ({"alpha0": cfg.dyt_alpha0} if strategy == "dyt" else None), name
         init = gpt_ref.init_params(cfg, fx["seed"])
         extras = gpt_ref.extra_param_shapes(cfg)
         assert list(fx["extra_params"]) == list(extras)
@@ -564,10 +618,12 @@ def test_committed_fixtures_content():
             assert fx["extra_params"][n] == init[n].to(torch.float32).double().reshape(-1).tolist()
         assert list(fx["grads"]) == list(gpt_ref.param_shapes(cfg))
         assert len(fx["logits"]) == fx["B"] * fx["T"] * fx["Vp"]
-        assert 1.0 < fx["grad_norm"] < 10.0 and all(math.isfinite(v) for v in fx["losses"])
+        # DyT's bounded tanh gives smaller gradients (grad norm ~0.6 at step 0)
+        assert (0.5 if strategy == "dyt" else 1.0) < fx["grad_norm"] < 10.0
+        assert all(math.isfinite(v) for v in fx["losses"])
         for n, g in fx["grads"].items():
-            unused = (function == "rmsnorm" and n in gpt_ref.NORM_BIASES) or \
-                (n in ("lnfw", "lnfb") and not cfg.use_final_norm)
+            unused = (function == "rmsnorm" and n in gpt_ref.NORM_BIASES and strategy != "dyt") or \
+                (n in ("lnfw", "lnfb", "lnfa") and not cfg.use_final_norm)
             assert (max(map(abs, g)) == 0) == unused, (name, n)
         assert any(fx["clipped"]) and not all(fx["clipped"])
         if strategy == "geonorm":

@@ -37,6 +37,10 @@ struct GeoNormConfig {
   bool input_norm = true;
 };
 
+struct DyTConfig {
+  double alpha0 = 0.5;
+};
+
 struct NormConfig {
   std::string strategy = "pre";
   std::string function = "layernorm";  // layernorm | rmsnorm
@@ -45,6 +49,7 @@ struct NormConfig {
   std::optional<bool> final_norm;  // unset: the strategy's default
   MixLnConfig mixln;
   GeoNormConfig geonorm;
+  DyTConfig dyt;
 };
 
 struct OptimConfig {

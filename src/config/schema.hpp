@@ -84,6 +84,7 @@ void visit_config(C& c, V&& key) {
   key("norm.geonorm.clamp", c.norm.geonorm.clamp, in_range(0, kPi, /*lo_open=*/true));
   key("norm.geonorm.learn_angle", c.norm.geonorm.learn_angle, any());
   key("norm.geonorm.input_norm", c.norm.geonorm.input_norm, any());
+  key("norm.dyt.alpha0", c.norm.dyt.alpha0, above(0));
 
   key("optim.lr", c.optim.lr, above(0));
   key("optim.schedule", c.optim.schedule, one_of({"cosine", "linear", "constant"}));

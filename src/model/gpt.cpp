@@ -90,6 +90,7 @@ template <class T>
 void GPT<T>::norm_forward(const NormSite& site, int l, const T* x, T* out, T* mean, T* rstd, T scale) {
   NormForwardArgs<T> a{out, mean, rstd, x, tensor(params.data(), site.tensor + "w", l),
                        tensor(params.data(), site.tensor + "b", l), N_, dims_.C, plan_.eps, plan_.function, scale};
+  if (plan_.function == NormFunction::DyT) a.alpha = tensor(params.data(), site.tensor + "a", l);
   be_.norm_forward(a);
 }
 
@@ -99,6 +100,10 @@ void GPT<T>::norm_backward(const NormSite& site, int l, const T* dout, const T* 
   NormBackwardArgs<T> a{dx, tensor(grads.data(), site.tensor + "w", l), tensor(grads.data(), site.tensor + "b", l),
                         dout, x, tensor(params.data(), site.tensor + "w", l), mean, rstd, N_, dims_.C,
                         plan_.function, scale, accumulate};
+  if (plan_.function == NormFunction::DyT) {
+    a.alpha = tensor(params.data(), site.tensor + "a", l);
+    a.dalpha = tensor(grads.data(), site.tensor + "a", l);
+  }
   be_.norm_backward(a);
 }
 

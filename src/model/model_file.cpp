@@ -63,8 +63,8 @@ ModelFileInfo read_model_info(const std::string& path) {
   if (h[8] == kExtensionMagic) {
     NG_REQUIRE(h[9] == 1, "{}: unsupported normgpt extension version {}", path, h[9]);
     info.has_strategy = true;
-    NG_REQUIRE(h[10] == 0 || h[10] == 1, "{}: unknown norm function code {} in the header", path, h[10]);
-    info.function = h[10] == 1 ? NormFunction::RMSNorm : NormFunction::LayerNorm;
+    NG_REQUIRE(h[10] >= 0 && h[10] <= 2, "{}: unknown norm function code {} in the header", path, h[10]);
+    info.function = h[10] == 2 ? NormFunction::DyT : h[10] == 1 ? NormFunction::RMSNorm : NormFunction::LayerNorm;
     info.embed_norm = h[11] != 0;
     info.final_norm = h[12] != 0;
     info.extra_elements = size_t(uint32_t(h[13]));
@@ -144,7 +144,7 @@ void write_model_file(const std::string& path, const ParamTable& table, const Mo
   if (!is_plain_gpt2(plan)) {
     h[8] = kExtensionMagic;
     h[9] = 1;
-    h[10] = plan.function == NormFunction::RMSNorm ? 1 : 0;
+    h[10] = plan.function == NormFunction::DyT ? 2 : plan.function == NormFunction::RMSNorm ? 1 : 0;
     h[11] = plan.embed_norm.active();
     h[12] = plan.final_norm.active();
     h[13] = int32_t(table.total() - table.gpt2_total());

@@ -6,7 +6,7 @@
 // tensors after the 16. A plain GPT-2 model writes no extension, so the file is byte-compatible
 // with llm.c both ways.
 //   [8]  kExtensionMagic          [9]  extension version (1)
-//   [10] norm function (0 layernorm, 1 rmsnorm)
+//   [10] norm function (0 layernorm, 1 rmsnorm, 2 dyt)
 //   [11] embed norm on            [12] final norm on
 //   [13] number of extra elements appended after the 16 tensors
 //   [16..47] strategy name, ASCII, NUL-padded (128 bytes)

@@ -35,7 +35,8 @@ ParamTable::ParamTable(const ModelDims& d, const ModelPlan& plan) : dims_(d) {
     add(n.name + "b", shape, K::Bias, I::Zeros, n.per_layer);
   }
   for (const auto& s : plan.extra_scalars) {
-    ParamTensor& t = add(s.name, {L}, K::Scalar, I::Constant, true);
+    ParamTensor& t = add(s.name, s.per_layer ? std::vector<int64_t>{L} : std::vector<int64_t>{1}, K::Scalar,
+                         I::Constant, s.per_layer);
     t.trainable = s.trainable;
     t.init_value = s.init;
   }

@@ -17,7 +17,9 @@
 
 namespace ng {
 
-enum class NormFunction { LayerNorm, RMSNorm };
+// DyT (Dynamic Tanh, the `dyt` strategy): N(x) = g * tanh(alpha * x) + b with a learned scalar
+// alpha per norm site, tensor "<site>a" next to the site's gain and bias.
+enum class NormFunction { LayerNorm, RMSNorm, DyT };
 
 // Which learnable norm a transform uses: the base name of a gain/bias pair in the parameter
 // table ("ln1" -> "ln1w", "ln1b"). Empty = no norm at this site.
@@ -58,11 +60,12 @@ struct NormTensor {
   bool per_layer = true;
 };
 
-// A learnable scalar per layer (GeoNorm's angle parameters).
+// A learnable scalar per layer (GeoNorm's angle parameters), or a single one (per_layer false).
 struct ScalarTensor {
   std::string name;
   float init = 0.0f;
   bool trainable = true;
+  bool per_layer = true;
 };
 
 struct ModelPlan {

@@ -115,6 +115,13 @@ Strategy geonorm(const GeoNormConfig& g) {
           }};
 }
 
+// DyT: Pre-LN placement with every norm a Dynamic Tanh (the scalars alpha are added in make_plan,
+// one per norm site, because which sites exist depends on the embed/final switches).
+Strategy dyt() {
+  Strategy s = pre();
+  return s;
+}
+
 struct Entry {
   const char* canonical;
   std::function<Strategy(const NormConfig&)> make;
@@ -132,6 +139,7 @@ const std::map<std::string, Entry>& registry() {
       {"deepnorm", {"deepnorm", [](const NormConfig&) { return deepnorm(); }}},
       {"b2t", {"b2t", [](const NormConfig&) { return b2t(); }}},
       {"geonorm", {"geonorm", [](const NormConfig& c) { return geonorm(c.geonorm); }}},
+      {"dyt", {"dyt", [](const NormConfig&) { return dyt(); }}},
   };
   return r;
 }
@@ -145,7 +153,14 @@ std::string known_names() {
 
 }  // namespace
 
-const char* norm_function_name(NormFunction f) { return f == NormFunction::LayerNorm ? "layernorm" : "rmsnorm"; }
+const char* norm_function_name(NormFunction f) {
+  switch (f) {
+    case NormFunction::LayerNorm: return "layernorm";
+    case NormFunction::RMSNorm: return "rmsnorm";
+    case NormFunction::DyT: return "dyt";
+  }
+  return "?";
+}
 
 std::vector<std::string> strategy_names() {
   std::vector<std::string> names;
@@ -178,6 +193,15 @@ ModelPlan make_plan(const NormConfig& cfg, int n_layer, const std::string& init_
     plan.extra_norms.push_back({"lne", false});
   }
   if (cfg.final_norm.value_or(s.final_norm)) plan.final_norm = {"lnf"};
+  if (plan.strategy == "dyt") {
+    // every norm is a DyT whatever norm.function says; one learned alpha per site
+    plan.function = NormFunction::DyT;
+    const float a0 = float(cfg.dyt.alpha0);
+    plan.extra_scalars.push_back({"ln1a", a0, true, true});
+    plan.extra_scalars.push_back({"ln2a", a0, true, true});
+    if (plan.final_norm.active()) plan.extra_scalars.push_back({"lnfa", a0, true, false});
+    if (plan.embed_norm.active()) plan.extra_scalars.push_back({"lnea", a0, true, false});
+  }
   return plan;
 }
 

@@ -1,6 +1,7 @@
 // Row normalization, per row n of C values (NORMS.md):
 //   layernorm: out = scale * (g * (x - mean) * rstd + b),  rstd = 1/sqrt(var + eps) (biased var)
 //   rmsnorm:   out = scale * (g * x * rstd),               rstd = 1/sqrt(mean(x^2) + eps), mean := 0
+//   dyt:       out = scale * (g * tanh(alpha * x) + b), alpha a learned scalar (mean, rstd unused: 0, 1)
 //   `scale` is a constant (1 except LayerNorm Scaling's 1/sqrt(l+1)); the bias is not read under rmsnorm.
 //   shapes: inp, out (N,C); g, b (C); saves mean, rstd (N) for backward. Statistics in at least fp32.
 //   backward: dinp = accumulate ? dinp + dx : dx; dg += ...; db += ... (parameter grads always
@@ -23,6 +24,7 @@ struct NormForwardArgs {
   float eps;
   NormFunction fn;
   T scale = T(1);
+  const T* alpha = nullptr;  // dyt only: the site's scalar
 };
 
 template <class T>
@@ -39,6 +41,8 @@ struct NormBackwardArgs {
   NormFunction fn;
   T scale = T(1);
   bool accumulate = false;  // into dinp
+  const T* alpha = nullptr;  // dyt only
+  T* dalpha = nullptr;       // dyt only, accumulated
 };
 
 }  // namespace ng

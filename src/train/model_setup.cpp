@@ -54,7 +54,8 @@ ModelSpec model_spec_from_file(const std::string& path) {
   NormConfig nc;
   if (info.has_strategy) {
     nc.strategy = info.strategy;
-    nc.function = norm_function_name(info.function);
+    // dyt is a strategy that sets its own norm function; norm.function only names layernorm/rmsnorm
+    nc.function = info.function == NormFunction::DyT ? "layernorm" : norm_function_name(info.function);
     nc.embed_norm = info.embed_norm;
     nc.final_norm = info.final_norm;
   }

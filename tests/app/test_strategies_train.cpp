@@ -52,7 +52,7 @@ TEST_P(StrategyTraining, LossIsFiniteAndDecreases) {
 
 INSTANTIATE_TEST_SUITE_P(Tiny, StrategyTraining,
                          ::testing::Values("pre", "post", "peri", "reordered", "mixln", "lns", "deepnorm", "b2t",
-                                           "geonorm"),
+                                           "geonorm", "dyt"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -234,3 +234,30 @@ TEST_P(GeodesicFD, Backward) {
 INSTANTIATE_TEST_SUITE_P(All, GeodesicFD,
                          ::testing::Values(std::tuple{1.0, 0.02, 1.0}, std::tuple{1.3, 0.1, 0.5},
                                            std::tuple{0.8, -0.05, 1.0}, std::tuple{3.0, 0.4, 1.0}));
+
+// DyT (the dyt strategy's norm): out = scale * (g * tanh(alpha x) + b), alpha a learned scalar.
+TEST(OpsFD, DynamicTanh) {
+  const int N = 5, C = 11;
+  auto x = randn(N * C, 50, 1.5), g = randn(C, 51), b = randn(C, 52), W = randn(N * C, 53);
+  std::vector<D> alpha = {0.7}, out(N * C), mean(N), rstd(N);
+  auto fwd = [&] {
+    NormForwardArgs<D> a{out.data(), mean.data(), rstd.data(), x.data(), g.data(), b.data(), N, C, 1e-5f,
+                         NormFunction::DyT, 0.8};
+    a.alpha = alpha.data();
+    cpu::norm_forward<D>(a);
+    return dot(W, out);
+  };
+  fwd();
+  EXPECT_NEAR(out[0], 0.8 * (g[0] * std::tanh(0.7 * x[0]) + b[0]), 1e-14);
+  std::vector<D> dx(N * C, 5.0), dg(C, 0), db(C, 0), dalpha = {0.25};
+  NormBackwardArgs<D> a{dx.data(), dg.data(), db.data(), W.data(), x.data(), g.data(), mean.data(), rstd.data(),
+                        N, C, NormFunction::DyT, 0.8, false};
+  a.alpha = alpha.data();
+  a.dalpha = dalpha.data();
+  cpu::norm_backward<D>(a);
+  EXPECT_LT(fd_check(x, dx, fwd).rel(), kTol);
+  EXPECT_LT(fd_check(g, dg, fwd).rel(), kTol);
+  EXPECT_LT(fd_check(b, db, fwd).rel(), kTol);
+  std::vector<D> dalpha_only = {dalpha[0] - 0.25};  // accumulated onto 0.25
+  EXPECT_LT(fd_check(alpha, dalpha_only, fwd).rel(), kTol);
+}

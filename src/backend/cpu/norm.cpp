@@ -1,13 +1,68 @@
 // LayerNorm / RMSNorm forward and backward (ops/norm.hpp).
 #include <cmath>
+#include <vector>
 
 #include "backend/cpu/kernels.hpp"
 #include "backend/cpu/reduce.hpp"
 
 namespace ng::cpu {
+namespace {
+
+// DyT: out = scale * (g * tanh(alpha x) + b); no statistics (mean 0, rstd 1 are written).
+template <class T>
+void dyt_forward(const NormForwardArgs<T>& a) {
+  const T alpha = *a.alpha;
+#pragma omp parallel for
+  for (int n = 0; n < a.N; ++n) {
+    const T* x = a.inp + size_t(n) * a.C;
+    T* out = a.out + size_t(n) * a.C;
+    for (int c = 0; c < a.C; ++c) out[c] = a.scale * (a.weight[c] * std::tanh(alpha * x[c]) + a.bias[c]);
+    a.mean[n] = 0;
+    a.rstd[n] = 1;
+  }
+}
+
+// With th = tanh(alpha x) and u = dout * scale:
+//   dx = u g alpha (1 - th^2);  dg += u th;  db += u;  dalpha += sum u g x (1 - th^2)
+template <class T>
+void dyt_backward(const NormBackwardArgs<T>& a) {
+  const T alpha = *a.alpha;
+  const int C = a.C;
+#pragma omp parallel for
+  for (int n = 0; n < a.N; ++n) {
+    const T* x = a.inp + size_t(n) * C;
+    const T* dy = a.dout + size_t(n) * C;
+    T* dx = a.dinp + size_t(n) * C;
+    for (int c = 0; c < C; ++c) {
+      const T th = std::tanh(alpha * x[c]);
+      const T g = dy[c] * a.scale * a.weight[c] * alpha * (T(1) - th * th);
+      dx[c] = a.accumulate ? dx[c] + g : g;
+    }
+  }
+  // gains, biases (C columns) and alpha (one more column) through the deterministic accumulator
+  std::vector<T> sums(size_t(2 * C + 1), T(0));
+  accumulate_rows<T>(sums.data(), a.N, 2 * C + 1, [&](int n, T* acc) {
+    const T* x = a.inp + size_t(n) * C;
+    const T* dy = a.dout + size_t(n) * C;
+    for (int c = 0; c < C; ++c) {
+      const T u = dy[c] * a.scale, th = std::tanh(alpha * x[c]);
+      acc[c] += u * th;
+      acc[C + c] += u;
+      acc[2 * C] += u * a.weight[c] * x[c] * (T(1) - th * th);
+    }
+  });
+  for (int c = 0; c < C; ++c) {
+    a.dweight[c] += sums[c];
+    a.dbias[c] += sums[C + c];
+  }
+  *a.dalpha += sums[2 * C];
+}
+
+}  // namespace
 
 template <class T>
 void norm_forward(const NormForwardArgs<T>& a) {
+  if (a.fn == NormFunction::DyT) return dyt_forward(a);
   const bool layernorm = a.fn == NormFunction::LayerNorm;
   const int C = a.C;
 #pragma omp parallel for
@@ -35,6 +90,7 @@ void norm_forward(const NormForwardArgs<T>& a) {
 
 template <class T>
 void norm_backward(const NormBackwardArgs<T>& a) {
+  if (a.fn == NormFunction::DyT) return dyt_backward(a);
   const bool layernorm = a.fn == NormFunction::LayerNorm;
   const int C = a.C;
   // Input gradient, row by row: with xhat = (x - mean) * rstd and dn = dout * scale * g,

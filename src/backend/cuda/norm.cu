@@ -126,6 +126,7 @@ int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
 template <class T>
 void norm_forward(const NormForwardArgs<T>& a) {
+  if (a.fn == NormFunction::DyT) throw_internal(__FILE__, __LINE__, "the dyt norm has no CUDA kernel yet");
   if (a.N <= 0 || a.C <= 0) return;
   norm_forward_kernel<T><<<a.N, kRowThreads>>>(a);
   NG_CUDA_LAUNCHED();
@@ -133,6 +134,7 @@ void norm_forward(const NormForwardArgs<T>& a) {
 
 template <class T>
 void norm_backward(const NormBackwardArgs<T>& a) {
+  if (a.fn == NormFunction::DyT) throw_internal(__FILE__, __LINE__, "the dyt norm has no CUDA kernel yet");
   if (a.N <= 0 || a.C <= 0) return;
   norm_backward_dinp_kernel<T><<<a.N, kRowThreads>>>(a);
   NG_CUDA_LAUNCHED();
