@@ -47,6 +47,15 @@ class DataParallel : public ::testing::Test {
     const int status = std::system(cmd.c_str());
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(log)};
   }
+  // Two ranks, with rank 1 failing (`kind` fail | hang) at `step` (NORMGPT_FAULT, trainer.cpp).
+  CliResult train_with_fault(const char* kind, int step, const std::string& run, const std::string& sets) {
+    setenv("NORMGPT_FAULT", kind, 1);
+    setenv("NORMGPT_FAULT_RANK", "1", 1);
+    setenv("NORMGPT_FAULT_STEP", std::to_string(step).c_str(), 1);
+    CliResult r = train(2, run, sets);
+    unsetenv("NORMGPT_FAULT");
+    return r;
+  }
   std::vector<double> values(const std::string& run, const char* key) {
     std::vector<double> v;
     for (const auto& r : metric_rows(dir_ / (run + "/metrics.jsonl"), key)) v.push_back(r[key].get<double>());
@@ -102,22 +111,14 @@ TEST_F(DataParallel, ZeroOneResumeEqualsUninterrupted) {
 }
 
 TEST_F(DataParallel, AFailingRankEndsEveryRank) {
-  setenv("NORMGPT_FAULT", "fail", 1);
-  setenv("NORMGPT_FAULT_RANK", "1", 1);
-  setenv("NORMGPT_FAULT_STEP", "3", 1);
-  auto r = train(2, "fail", "--set train.batch_size=2");
-  unsetenv("NORMGPT_FAULT");
+  auto r = train_with_fault("fail", 3, "fail", "--set train.batch_size=2");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.code, 124) << "timed out: a rank hung";
   EXPECT_NE(r.out.find("injected fault on rank 1 at step 3"), std::string::npos) << r.out;
 }
 
 TEST_F(DataParallel, AHangingRankIsCaughtByTheCollectiveTimeout) {
-  setenv("NORMGPT_FAULT", "hang", 1);
-  setenv("NORMGPT_FAULT_RANK", "1", 1);
-  setenv("NORMGPT_FAULT_STEP", "2", 1);
-  auto r = train(2, "hang", "--set train.batch_size=2 --set dist.timeout_s=2");
-  unsetenv("NORMGPT_FAULT");
+  auto r = train_with_fault("hang", 2, "hang", "--set train.batch_size=2 --set dist.timeout_s=2");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.code, 124) << "timed out: the watchdog did not fire";
   EXPECT_NE(r.out.find("has not finished after 2 s (dist.timeout_s)"), std::string::npos) << r.out;
