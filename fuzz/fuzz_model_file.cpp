@@ -81,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       cfg.embed_norm = info.embed_norm;
       cfg.final_norm = info.final_norm;
     }
-    const ng::ModelPlan plan = ng::make_plan(cfg, d.L, "auto");
+    const ng::ModelPlan plan = ng::make_plan(cfg, d, "auto");
     const ng::ParamTable table(d, plan);
     if (table.gpt2_total() != size_t(gpt2_elements(d))) ng_fuzz::finding("ParamTable disagrees with the header");
     if (size > 0 && (data[size - 1] & 1)) load_and_round_trip<double>(path, info, table, plan);

@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   shard_seed(out / "shard" / "empty", std::string("\x00\x00\x00\x00", 4), slurp(tmp / "empty.bin"));
 
   // Model files: L=1, NH=1, C=4, V=5, Vp=8, maxT=4 (1,616 bytes in fp32).
-  const ng::ModelDims d{1, 1, 4, 5, 8, 4};
+  const ng::ModelDims d{1, 1, 4, 5, 8, 4, {}};
   struct Seed {
     const char* name;
     const char* strategy;
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
     ng::NormConfig cfg;
     cfg.strategy = s.strategy;
     cfg.function = s.function;
-    const ng::ModelPlan plan = ng::make_plan(cfg, d.L, "auto");
+    const ng::ModelPlan plan = ng::make_plan(cfg, d, "auto");
     const ng::ParamTable table(d, plan);
     std::vector<float> params(table.total());
     ng::init_params(table, plan.init, 1337, params.data());

@@ -9,10 +9,12 @@
 #include "ops/attention.hpp"
 #include "ops/encoder.hpp"
 #include "ops/geodesic.hpp"
+#include "ops/lerp.hpp"
 #include "ops/loss.hpp"
 #include "ops/matmul.hpp"
 #include "ops/norm.hpp"
 #include "ops/pointwise.hpp"
+#include "ops/rope.hpp"
 
 namespace ng {
 
@@ -38,6 +40,15 @@ class Backend {
   virtual void geodesic_backward(const GeodesicBackwardArgs<T>& a) const = 0;
   virtual void crossentropy_forward(const CrossEntropyForwardArgs<T>& a) const = 0;
   virtual void crossentropy_backward(const CrossEntropyBackwardArgs<T>& a) const = 0;
+  // wave 2 (modern blocks, nGPT, anGPT)
+  virtual void rope(const RopeArgs<T>& a) const = 0;
+  virtual void swiglu_forward(const SwigluForwardArgs<T>& a) const = 0;
+  virtual void swiglu_backward(const SwigluBackwardArgs<T>& a) const = 0;
+  virtual void scale_columns_forward(const ScaleColumnsForwardArgs<T>& a) const = 0;
+  virtual void scale_columns_backward(const ScaleColumnsBackwardArgs<T>& a) const = 0;
+  virtual void copy2d(const Copy2dArgs<T>& a) const = 0;
+  virtual void lerp_forward(const LerpForwardArgs<T>& a) const = 0;
+  virtual void lerp_backward(const LerpBackwardArgs<T>& a) const = 0;
 };
 
 template <class T>

@@ -24,6 +24,14 @@ struct ModelConfig {
   int padded_vocab = 0;     // Vp >= V (rows of the embedding); 0 = round V up to a multiple of 64
   std::string init = "auto";  // gpt2 | plain | deepnorm | auto (= the strategy's default)
   std::string init_from;      // llm.c model file; when set it also fixes the architecture
+  // block options (docs/blocks.md)
+  std::string pos = "learned";  // learned | rope
+  double rope_theta = 10000.0;
+  std::string mlp = "gelu";     // gelu | swiglu
+  int mlp_hidden = 0;           // 0: 4C (gelu) or 8C/3 rounded up to 32 (swiglu)
+  bool bias = true;             // biases of the linear maps
+  std::string qk_norm = "none"; // none | head | full
+  bool tie_embeddings = true;
 };
 
 struct MixLnConfig {
@@ -41,6 +49,10 @@ struct DyTConfig {
   double alpha0 = 0.5;
 };
 
+struct NgptConfig {
+  double alpha_init = 0.05;  // effective initial residual step a (ngpt and angpt)
+};
+
 struct NormConfig {
   std::string strategy = "pre";
   std::string function = "layernorm";  // layernorm | rmsnorm
@@ -50,6 +62,7 @@ struct NormConfig {
   MixLnConfig mixln;
   GeoNormConfig geonorm;
   DyTConfig dyt;
+  NgptConfig ngpt;
 };
 
 struct OptimConfig {

@@ -73,6 +73,13 @@ void visit_config(C& c, V&& key) {
   key("model.padded_vocab", c.model.padded_vocab, at_least(0));
   key("model.init", c.model.init, one_of({"auto", "gpt2", "plain", "deepnorm"}));
   key("model.init_from", c.model.init_from, any());
+  key("model.pos", c.model.pos, one_of({"learned", "rope"}));
+  key("model.rope_theta", c.model.rope_theta, above(0));
+  key("model.mlp", c.model.mlp, one_of({"gelu", "swiglu"}));
+  key("model.mlp_hidden", c.model.mlp_hidden, at_least(0));
+  key("model.bias", c.model.bias, any());
+  key("model.qk_norm", c.model.qk_norm, one_of({"none", "head", "full"}));
+  key("model.tie_embeddings", c.model.tie_embeddings, any());
 
   key("norm.strategy", c.norm.strategy, non_empty());  // names are checked by the norm registry
   key("norm.function", c.norm.function, one_of({"layernorm", "rmsnorm"}));
@@ -85,6 +92,7 @@ void visit_config(C& c, V&& key) {
   key("norm.geonorm.learn_angle", c.norm.geonorm.learn_angle, any());
   key("norm.geonorm.input_norm", c.norm.geonorm.input_norm, any());
   key("norm.dyt.alpha0", c.norm.dyt.alpha0, above(0));
+  key("norm.ngpt.alpha_init", c.norm.ngpt.alpha_init, above(0));
 
   key("optim.lr", c.optim.lr, above(0));
   key("optim.schedule", c.optim.schedule, one_of({"cosine", "linear", "constant"}));

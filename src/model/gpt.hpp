@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "backend/backend.hpp"
@@ -25,7 +26,7 @@ struct SublayerActs {
   T* out_norm = nullptr; // g when the output transform normalizes (N,C)
   T* out_mean = nullptr;
   T* out_rstd = nullptr;
-  T* z = nullptr;        // NormAdd: the sum before the combine's norm (N,C)
+  T* z = nullptr;        // NormAdd, Lerp + norm: the value before the combine's norm (N,C)
   T* z_mean = nullptr;
   T* z_rstd = nullptr;
   T* angle = nullptr;    // Geodesic: the update angle t per token (N)
@@ -36,11 +37,17 @@ struct SublayerActs {
 template <class T>
 struct LayerActs {
   SublayerActs<T> attn, mlp;
-  T* qkv = nullptr;       // (N,3C)
+  T* qkv = nullptr;       // (N,3C) attention's input [q | k | v]
+  T* qkv_raw = nullptr;   // (N,3C) the projection's output when q, k, v are transformed (norms, RoPE)
+  T* qkv_split = nullptr; // (3,N,C) q, k, v copied out of qkv_raw: the norms' inputs
+  T* qkv_normed = nullptr;// (3,N,C) after the norms (q, k then rotated in place)
+  T* qkv_mean = nullptr;  // (3,N*NH)
+  T* qkv_rstd = nullptr;  // (3,N*NH)
   T* att = nullptr;       // (B,NH,T,T) attention probabilities
   T* atty = nullptr;      // (N,C) attention output before the projection
-  T* fch = nullptr;       // (N,4C) MLP hidden before GELU
-  T* fch_gelu = nullptr;  // (N,4C)
+  T* fch_raw = nullptr;   // (N,F) up projection before a learned input scale (nGPT's suv), if any
+  T* fch = nullptr;       // (N,F) activation input (F = H, or 2H [gate | up] under swiglu)
+  T* fch_act = nullptr;   // (N,H) activation output
 };
 
 template <class T>
@@ -83,9 +90,14 @@ class GPT {
   void mlp_core_forward(int l, const T* u);
   void attention_core_backward(int l, const T* df, const T* u, T* du, bool accumulate);
   void mlp_core_backward(int l, const T* df, const T* u, T* du, bool accumulate);
+  void qkv_transform_forward(int l);
+  void qkv_transform_backward(int l);
   void norm_forward(const NormSite& site, int l, const T* x, T* out, T* mean, T* rstd, T scale);
   void norm_backward(const NormSite& site, int l, const T* dout, const T* x, const T* mean, const T* rstd,
                      T scale, T* dx, bool accumulate);
+  // A tensor's pointer, or null when it has no elements (biases under model.bias false, wpe under RoPE).
+  T* optional_tensor(T* buffer, const std::string& name, int layer) const;
+  void scale_in_place(T* x, size_t n, double factor) const;
 
   ModelDims dims_;
   ModelPlan plan_;
@@ -103,6 +115,9 @@ class GPT {
   T* final_out_ = nullptr;
   T* final_mean_ = nullptr;
   T* final_rstd_ = nullptr;
+  T* dual_ = nullptr;         // ResiDual's stream d (N,C)
+  T* final_sum_ = nullptr;    // ResiDual's head input xL + Nf(dL) (N,C)
+  T* logits_raw_ = nullptr;   // (N,Vp) logits before a learned logit scale, if any
   T* logits_ = nullptr;  // (N,Vp); holds probs, then dlogits, after a forward with targets
   T* losses_ = nullptr;
   // backward scratch
@@ -111,7 +126,13 @@ class GPT {
   T* dtmp_u_ = nullptr;   // (N,C)
   T* datty_ = nullptr;    // (N,C)
   T* dqkv_ = nullptr;     // (N,3C)
-  T* dfch_ = nullptr;     // (N,4C)
+  T* dqkv_part_ = nullptr;  // (N,C) one of q, k, v during the transform's backward
+  T* dqkv_part2_ = nullptr; // (N,C)
+  T* dfch_ = nullptr;     // (N,F)
+  T* dact_ = nullptr;     // (N,H)
+  T* dtmp_o_ = nullptr;   // (N,C) a core's output gradient times a constant factor
+  T* ddual_ = nullptr;    // (N,C) ResiDual: gradient of dL, shared by every sublayer output
+  T* ddg_ = nullptr;      // (N,C) ResiDual: a sublayer output's gradient from both streams
   T* datt_scratch_ = nullptr;
   T* dtmp_z_ = nullptr;   // (N,C) NormAdd: gradient of the pre-norm sum
   T* dtmp_g_ = nullptr;   // (N,C) Geodesic: gradient of the update

@@ -1,10 +1,13 @@
 #include "model/model_file.hpp"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "core/binary_io.hpp"
+#include <fmt/format.h>
+
 #include "core/errors.hpp"
 
 namespace ng {
@@ -33,16 +36,33 @@ float from_bf16(uint16_t b) {
 // size_t could match a short file (found by fuzz/fuzz_model_file.cpp).
 using u128 = unsigned __int128;
 u128 gpt2_elements(const ModelDims& d) {
-  const u128 C = u128(d.C), L = u128(d.L);
-  return u128(d.Vp) * C + u128(d.maxT) * C + L * (12 * C * C + 13 * C) + 2 * C;
+  const u128 C = u128(d.C), L = u128(d.L), H = u128(d.H()), F = u128(d.fc_rows()), b = d.arch.bias ? 1 : 0;
+  const u128 per_layer = 4 * C + 3 * C * C + C * C + F * C + C * H + b * (3 * C + C + F + C);
+  return u128(d.Vp) * C + u128(d.pos_rows()) * C + L * per_layer + 2 * C;
+}
+
+int32_t arch_flags(const BlockArch& a) {
+  return (a.rope ? 1 : 0) | (a.swiglu ? 2 : 0) | (a.bias ? 0 : 4) | (int32_t(a.qk_norm) << 3) | (a.tied ? 0 : 32);
+}
+
+bool same_arch(const ModelDims& a, const ModelDims& b) {
+  return arch_flags(a.arch) == arch_flags(b.arch) && a.H() == b.H() &&
+         (!a.arch.rope || float(a.arch.rope_theta) == float(b.arch.rope_theta));
+}
+
+std::string describe_arch(const ModelDims& d) {
+  const BlockArch& a = d.arch;
+  const char* qk[] = {"none", "head", "full"};
+  return fmt::format("pos {}, mlp {} (hidden {}), bias {}, qk_norm {}, tie_embeddings {}", a.rope ? "rope" : "learned",
+                     a.swiglu ? "swiglu" : "gelu", d.H(), a.bias, qk[int(a.qk_norm)], a.tied);
 }
 
 }  // namespace
 
-bool is_plain_gpt2(const ModelPlan& plan) {
+bool is_plain_gpt2(const ModelPlan& plan, const ModelDims& dims) {
   return plan.strategy == "pre" && plan.function == NormFunction::LayerNorm && !plan.embed_norm.active() &&
-         plan.final_norm.active() && plan.extra_norms.empty() &&
-         plan.extra_scalars.empty();
+         plan.final_norm.active() && plan.extra_norms.empty() && plan.extra_vectors.empty() &&
+         dims.arch.is_gpt2(dims.C);
 }
 
 ModelFileInfo read_model_info(const std::string& path) {
@@ -55,13 +75,13 @@ ModelFileInfo read_model_info(const std::string& path) {
              "{}: unsupported model file version {} (expected 3 = fp32 or 5 = bf16)", path, h[1]);
   ModelFileInfo info;
   info.version = h[1];
-  info.dims = {h[4], h[5], h[6], h[3], h[7], h[2]};
+  info.dims = {h[4], h[5], h[6], h[3], h[7], h[2], {}};
   const ModelDims& d = info.dims;
   NG_REQUIRE(d.L > 0 && d.NH > 0 && d.C > 0 && d.V > 0 && d.maxT > 0 && d.Vp >= d.V && d.C % d.NH == 0,
              "{}: header has invalid dimensions (L {}, NH {}, C {}, V {}, Vp {}, maxT {})", path, d.L, d.NH, d.C,
              d.V, d.Vp, d.maxT);
   if (h[8] == kExtensionMagic) {
-    NG_REQUIRE(h[9] == 1, "{}: unsupported normgpt extension version {}", path, h[9]);
+    NG_REQUIRE(h[9] == 1 || h[9] == 2, "{}: unsupported normgpt extension version {}", path, h[9]);
     info.has_strategy = true;
     NG_REQUIRE(h[10] >= 0 && h[10] <= 2, "{}: unknown norm function code {} in the header", path, h[10]);
     info.function = h[10] == 2 ? NormFunction::DyT : h[10] == 1 ? NormFunction::RMSNorm : NormFunction::LayerNorm;
@@ -71,6 +91,22 @@ ModelFileInfo read_model_info(const std::string& path) {
     char name[kNameBytes + 1] = {};
     std::memcpy(name, &h[kNameSlot], kNameBytes);
     info.strategy = name;
+    if (h[9] == 2) {
+      const int32_t f = h[14];
+      NG_REQUIRE(f >= 0 && f < 64 && (f >> 3 & 3) != 3, "{}: unknown block options code {} in the header", path, f);
+      NG_REQUIRE(h[15] > 0, "{}: header has an invalid MLP hidden width {}", path, h[15]);
+      BlockArch& a = info.dims.arch;
+      a.rope = f & 1;
+      a.swiglu = f & 2;
+      a.bias = !(f & 4);
+      a.qk_norm = QkNorm((f >> 3) & 3);
+      a.tied = !(f & 32);
+      a.hidden = h[15];
+      float theta;
+      std::memcpy(&theta, &h[48], 4);
+      NG_REQUIRE(!a.rope || (std::isfinite(theta) && theta > 0), "{}: header has an invalid RoPE theta", path);
+      a.rope_theta = a.rope ? theta : 10000.0;
+    }
   }
   const size_t bytes = info.version == kModelVersionFp32 ? 4 : 2;
   const u128 expect = kHeaderBytes + (gpt2_elements(d) + info.extra_elements) * bytes;
@@ -88,6 +124,8 @@ void load_model_file(const std::string& path, const ParamTable& table, const Mod
              "{}: model file dimensions (L {}, NH {}, C {}, V {}, Vp {}, maxT {}) differ from the config's "
              "(L {}, NH {}, C {}, V {}, Vp {}, maxT {})",
              path, f.L, f.NH, f.C, f.V, f.Vp, f.maxT, d.L, d.NH, d.C, d.V, d.Vp, d.maxT);
+  NG_REQUIRE(same_arch(f, d), "{}: model file's block options ({}) differ from the config's ({})", path,
+             describe_arch(f), describe_arch(d));
   size_t n_load = table.gpt2_total();
   if (info.has_strategy) {
     NG_REQUIRE(info.strategy == plan.strategy, "{}: checkpoint was trained with norm.strategy '{}', config asks for '{}'",
@@ -141,9 +179,13 @@ void write_model_file(const std::string& path, const ParamTable& table, const Mo
   h[6] = d.C;
   h[7] = d.Vp;
   size_t n = table.gpt2_total();
-  if (!is_plain_gpt2(plan)) {
+  if (!is_plain_gpt2(plan, d)) {
     h[8] = kExtensionMagic;
-    h[9] = 1;
+    h[9] = 2;
+    h[14] = arch_flags(d.arch);
+    h[15] = d.H();
+    const float theta = float(d.arch.rope_theta);
+    std::memcpy(&h[48], &theta, 4);
     h[10] = plan.function == NormFunction::DyT ? 2 : plan.function == NormFunction::RMSNorm ? 1 : 0;
     h[11] = plan.embed_norm.active();
     h[12] = plan.final_norm.active();

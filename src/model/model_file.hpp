@@ -2,14 +2,18 @@
 // 5 = bf16, maxT, V, L, NH, C, Vp) then the 16 GPT-2 tensors in llm.c's order.
 //
 // normgpt's extension, in header slots llm.c does not read: a model whose strategy is not plain
-// GPT-2 (pre + layernorm, no embed norm, final norm on) records it there and appends its extra
-// tensors after the 16. A plain GPT-2 model writes no extension, so the file is byte-compatible
-// with llm.c both ways.
-//   [8]  kExtensionMagic          [9]  extension version (1)
+// GPT-2 (pre + layernorm, no embed norm, final norm on), or whose block options are not GPT-2's
+// (docs/blocks.md), records them there and appends its extra tensors after the 16 (whose shapes
+// follow the block options). A plain GPT-2 model writes no extension, so the file is
+// byte-compatible with llm.c both ways.
+//   [8]  kExtensionMagic          [9]  extension version (2; version 1 files are GPT-2 blocks)
 //   [10] norm function (0 layernorm, 1 rmsnorm, 2 dyt)
 //   [11] embed norm on            [12] final norm on
 //   [13] number of extra elements appended after the 16 tensors
+//   [14] block options: bit 0 rope, bit 1 swiglu, bit 2 no linear biases, bits 3-4 qk_norm
+//        (0 none, 1 head, 2 full), bit 5 untied head      [15] MLP hidden width H
 //   [16..47] strategy name, ASCII, NUL-padded (128 bytes)
+//   [48] RoPE theta, float32 bits
 #pragma once
 
 #include <string>
@@ -50,7 +54,7 @@ template <class T>
 void write_model_file(const std::string& path, const ParamTable& table, const ModelPlan& plan, const T* params,
                       int version = kModelVersionFp32);
 
-// True when `plan` is llm.c's GPT-2 (so no extension is written).
-bool is_plain_gpt2(const ModelPlan& plan);
+// True when `plan` on `dims` is llm.c's GPT-2 (so no extension is written).
+bool is_plain_gpt2(const ModelPlan& plan, const ModelDims& dims);
 
 }  // namespace ng

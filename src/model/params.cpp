@@ -8,35 +8,40 @@
 namespace ng {
 
 ParamTable::ParamTable(const ModelDims& d, const ModelPlan& plan) : dims_(d) {
-  const int64_t L = d.L, C = d.C;
+  const int64_t L = d.L, C = d.C, H = d.H(), F = d.fc_rows();
+  // Linear-map biases without model.bias keep their place with 0 elements (docs/blocks.md).
+  const int64_t on = d.arch.bias ? 1 : 0;
   using K = ParamKind;
   using I = InitRule;
   // llm.c's order: the model file depends on it.
   add("wte", {d.Vp, C}, K::Embedding, I::Normal, false);
-  add("wpe", {d.maxT, C}, K::Embedding, I::Normal, false);
+  add("wpe", {d.pos_rows(), C}, K::Embedding, I::Normal, false);
   add("ln1w", {L, C}, K::Gain, I::Ones, true);
   add("ln1b", {L, C}, K::Bias, I::Zeros, true);
   add("qkvw", {L, 3 * C, C}, K::Matrix, I::Normal, true);
-  add("qkvb", {L, 3 * C}, K::Bias, I::Zeros, true);
+  add("qkvb", {L, on * 3 * C}, K::Bias, I::Zeros, true);
   add("attprojw", {L, C, C}, K::Matrix, I::ResidualOut, true);
-  add("attprojb", {L, C}, K::Bias, I::Zeros, true);
+  add("attprojb", {L, on * C}, K::Bias, I::Zeros, true);
   add("ln2w", {L, C}, K::Gain, I::Ones, true);
   add("ln2b", {L, C}, K::Bias, I::Zeros, true);
-  add("fcw", {L, 4 * C, C}, K::Matrix, I::Normal, true);
-  add("fcb", {L, 4 * C}, K::Bias, I::Zeros, true);
-  add("fcprojw", {L, C, 4 * C}, K::Matrix, I::ResidualOut, true);
-  add("fcprojb", {L, C}, K::Bias, I::Zeros, true);
+  add("fcw", {L, F, C}, K::Matrix, I::Normal, true);
+  add("fcb", {L, on * F}, K::Bias, I::Zeros, true);
+  add("fcprojw", {L, C, H}, K::Matrix, I::ResidualOut, true);
+  add("fcprojb", {L, on * C}, K::Bias, I::Zeros, true);
   add("lnfw", {C}, K::Gain, I::Ones, false);
   add("lnfb", {C}, K::Bias, I::Zeros, false);
   gpt2_total_ = total_;
+  if (!d.arch.tied) add("lmheadw", {d.Vp, C}, K::Matrix, I::Normal, false);
   for (const auto& n : plan.extra_norms) {
     std::vector<int64_t> shape = n.per_layer ? std::vector<int64_t>{L, C} : std::vector<int64_t>{C};
     add(n.name + "w", shape, K::Gain, I::Ones, n.per_layer);
     add(n.name + "b", shape, K::Bias, I::Zeros, n.per_layer);
   }
-  for (const auto& s : plan.extra_scalars) {
-    ParamTensor& t = add(s.name, s.per_layer ? std::vector<int64_t>{L} : std::vector<int64_t>{1}, K::Scalar,
-                         I::Constant, s.per_layer);
+  for (const auto& s : plan.extra_vectors) {
+    // width 1 keeps the historical shapes (L) and (1) of the scalars
+    std::vector<int64_t> shape = s.per_layer ? std::vector<int64_t>{L} : std::vector<int64_t>{};
+    if (s.width != 1 || !s.per_layer) shape.push_back(s.width);
+    ParamTensor& t = add(s.name, shape, K::Scalar, I::Constant, s.per_layer);
     t.trainable = s.trainable;
     t.init_value = s.init;
   }
@@ -113,13 +118,16 @@ void init_params(const ParamTable& table, const std::string& preset, uint64_t se
     };
     scale("qkvw", 2 * C * C, C * C);  // rows 2C..3C of (3C, C): the value projection
     scale("attprojw", 0, C * C);
-    scale("fcw", 0, 4 * C * C);
-    scale("fcprojw", 0, 4 * C * C);
+    scale("fcw", 0, size_t(d.fc_rows()) * C);
+    scale("fcprojw", 0, size_t(d.H()) * C);
   }
   // The padded vocabulary rows never receive gradient; keep them zero like llm.c.
-  const ParamTensor& wte = table.get("wte");
   const ModelDims& d = table.dims();
-  for (size_t k = size_t(d.V) * d.C; k < wte.numel; ++k) params[wte.offset + k] = T(0);
+  for (const char* name : {"wte", "lmheadw"}) {
+    const ParamTensor* t = table.find(name);
+    if (t)
+      for (size_t k = size_t(d.V) * d.C; k < t->numel; ++k) params[t->offset + k] = T(0);
+  }
 }
 
 template void init_params<float>(const ParamTable&, const std::string&, uint64_t, float*);

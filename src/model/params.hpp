@@ -45,7 +45,8 @@ class ParamTable {
 
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   size_t total() const { return total_; }
-  // Elements of the 16 GPT-2 tensors (the part an llm.c model file holds).
+  // Elements of the 16 GPT-2 tensors (the part an llm.c model file holds; their shapes follow the
+  // block options, docs/blocks.md).
   size_t gpt2_total() const { return gpt2_total_; }
   const ParamTensor& get(const std::string& name) const;
   const ParamTensor* find(const std::string& name) const;

@@ -1,5 +1,6 @@
 // Embedding: out[b,t,:] = wte[tokens[b,t], :] + wpe[t, :]
 //   shapes: tokens (B,T) int32 < V; wte (Vp,C); wpe (maxT,C) with T <= maxT; out (B,T,C)
+//   wpe (and dwpe) may be null: no position table (model.pos rope), out = wte[tokens]
 //   saves nothing (backward needs only the tokens)
 //   backward: dwte[tokens[b,t]] += dout[b,t]; dwpe[t] += dout[b,t]   (always accumulates)
 #pragma once

@@ -2,8 +2,14 @@
 //   layernorm: out = scale * (g * (x - mean) * rstd + b),  rstd = 1/sqrt(var + eps) (biased var)
 //   rmsnorm:   out = scale * (g * x * rstd),               rstd = 1/sqrt(mean(x^2) + eps), mean := 0
 //   dyt:       out = scale * (g * tanh(alpha * x) + b), alpha a learned scalar (mean, rstd unused: 0, 1)
+//   l2:        out = scale * (g * x * rstd),               rstd = 1/sqrt(sum(x^2) + eps), mean := 0
+//              (nGPT's and anGPT's exact normalization to the unit sphere; g may be null = all ones)
+//   group: the statistics are taken over each group of `group` consecutive columns of a row (per
+//   attention head for model.qk_norm head; 0 = the whole row); mean/rstd then hold N * (C/group)
+//   values, row-major. Gains and biases always have C entries. dyt ignores group.
 //   `scale` is a constant (1 except LayerNorm Scaling's 1/sqrt(l+1)); the bias is not read under rmsnorm.
-//   shapes: inp, out (N,C); g, b (C); saves mean, rstd (N) for backward. Statistics in at least fp32.
+//   shapes: inp, out (N,C); g, b (C); saves mean, rstd (N, or N*C/group) for backward. Statistics in
+//   at least fp32. A null weight means gain 1 (then dweight is null too).
 //   backward: dinp = accumulate ? dinp + dx : dx; dg += ...; db += ... (parameter grads always
 //   accumulate, so micro-batches and layers sharing nothing can sum into one gradient buffer).
 #pragma once
@@ -15,8 +21,8 @@ namespace ng {
 template <class T>
 struct NormForwardArgs {
   T* out;
-  T* mean;   // (N); written as 0 under rmsnorm
-  T* rstd;   // (N)
+  T* mean;   // (N, or N*C/group); written as 0 under rmsnorm and l2
+  T* rstd;   // (N, or N*C/group)
   const T* inp;
   const T* weight;
   const T* bias;  // may be null under rmsnorm
@@ -25,6 +31,7 @@ struct NormForwardArgs {
   NormFunction fn;
   T scale = T(1);
   const T* alpha = nullptr;  // dyt only: the site's scalar
+  int group = 0;             // 0: statistics over the whole row
 };
 
 template <class T>
@@ -43,6 +50,7 @@ struct NormBackwardArgs {
   bool accumulate = false;  // into dinp
   const T* alpha = nullptr;  // dyt only
   T* dalpha = nullptr;       // dyt only, accumulated
+  int group = 0;
 };
 
 }  // namespace ng

@@ -1,6 +1,7 @@
 #include "train/model_setup.hpp"
 
 #include "core/errors.hpp"
+#include "model/constraints.hpp"
 #include "model/model_file.hpp"
 
 namespace ng {
@@ -13,7 +14,29 @@ void adopt(int& cfg_value, int default_value, int file_value, const char* key, c
   cfg_value = file_value;
 }
 
+template <class V>
+void adopt_option(V& cfg_value, const V& default_value, const V& file_value, const char* key, const std::string& path) {
+  NG_REQUIRE(cfg_value == default_value || cfg_value == file_value,
+             "model.{} is {} but model.init_from {} has {} (leave the key out or make them agree)", key, cfg_value,
+             path, file_value);
+  cfg_value = file_value;
+}
+
+const char* qk_name(QkNorm q) { return q == QkNorm::Head ? "head" : q == QkNorm::Full ? "full" : "none"; }
+
 }  // namespace
+
+BlockArch block_arch(const ModelConfig& m) {
+  BlockArch a;
+  a.rope = m.pos == "rope";
+  a.rope_theta = m.rope_theta;
+  a.swiglu = m.mlp == "swiglu";
+  a.hidden = m.mlp_hidden > 0 ? m.mlp_hidden : default_hidden(m.d_model, a.swiglu);
+  a.bias = m.bias;
+  a.qk_norm = m.qk_norm == "head" ? QkNorm::Head : m.qk_norm == "full" ? QkNorm::Full : QkNorm::None;
+  a.tied = m.tie_embeddings;
+  return a;
+}
 
 ModelSpec resolve_model(const Config& cfg) {
   ModelConfig m = cfg.model;
@@ -28,6 +51,14 @@ ModelSpec resolve_model(const Config& cfg) {
     adopt(m.max_seq_len, def.max_seq_len, info.dims.maxT, "max_seq_len", m.init_from);
     NG_REQUIRE(m.seq_len <= m.max_seq_len, "model.seq_len ({}) exceeds the context length {} of {}", m.seq_len,
                m.max_seq_len, m.init_from);
+    const BlockArch& fa = info.dims.arch;
+    adopt_option(m.pos, def.pos, std::string(fa.rope ? "rope" : "learned"), "pos", m.init_from);
+    adopt_option(m.mlp, def.mlp, std::string(fa.swiglu ? "swiglu" : "gelu"), "mlp", m.init_from);
+    adopt_option(m.mlp_hidden, def.mlp_hidden, fa.hidden > 0 ? fa.hidden : 4 * info.dims.C, "mlp_hidden", m.init_from);
+    adopt_option(m.bias, def.bias, fa.bias, "bias", m.init_from);
+    adopt_option(m.qk_norm, def.qk_norm, std::string(qk_name(fa.qk_norm)), "qk_norm", m.init_from);
+    adopt_option(m.tie_embeddings, def.tie_embeddings, fa.tied, "tie_embeddings", m.init_from);
+    if (fa.rope) adopt_option(m.rope_theta, def.rope_theta, fa.rope_theta, "rope_theta", m.init_from);
   }
   ModelSpec s;
   s.dims.L = m.n_layer;
@@ -36,7 +67,10 @@ ModelSpec resolve_model(const Config& cfg) {
   s.dims.V = m.vocab_size;
   s.dims.Vp = m.padded_vocab > 0 ? m.padded_vocab : (m.vocab_size + 63) / 64 * 64;
   s.dims.maxT = m.max_seq_len > 0 ? m.max_seq_len : m.seq_len;
-  s.plan = make_plan(cfg.norm, s.dims.L, m.init);
+  s.dims.arch = block_arch(m);
+  NG_REQUIRE(!s.dims.arch.rope || (m.d_model / m.n_head) % 2 == 0,
+             "model.pos rope needs an even head size (d_model / n_head), got {}", m.d_model / m.n_head);
+  s.plan = make_plan(cfg.norm, s.dims, m.init);
   return s;
 }
 
@@ -45,6 +79,8 @@ void initialize_model(GPT<T>& model, const Config& cfg) {
   // Random init first: a plain GPT-2 file fills only the GPT-2 tensors and the strategy's extra
   // tensors keep their defaults.
   init_params(model.table(), model.plan().init, cfg.seed, model.params.data());
+  // nGPT / anGPT start with their matrices on the constraint (docs/blocks.md)
+  apply_constraints(model.plan(), model.table(), model.params.data());
   if (!cfg.model.init_from.empty())
     load_model_file(cfg.model.init_from, model.table(), model.plan(), model.params.data());
 }
@@ -59,7 +95,7 @@ ModelSpec model_spec_from_file(const std::string& path) {
     nc.embed_norm = info.embed_norm;
     nc.final_norm = info.final_norm;
   }
-  return {info.dims, make_plan(nc, info.dims.L, "auto")};
+  return {info.dims, make_plan(nc, info.dims, "auto")};
 }
 
 double flops_per_token(const ModelDims& d, size_t n_params, int T) {

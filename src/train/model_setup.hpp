@@ -16,6 +16,9 @@ struct ModelSpec {
   ModelPlan plan;
 };
 
+// The block options of the model section (docs/blocks.md), with the hidden width resolved.
+BlockArch block_arch(const ModelConfig& m);
+
 // Dimensions and plan for cfg. With model.init_from the file's header fixes the dimensions; a
 // config value that differs from both the default and the file is an error.
 ModelSpec resolve_model(const Config& cfg);

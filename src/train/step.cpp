@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "model/constraints.hpp"
+
 namespace ng {
 
 template <class T>
@@ -27,6 +29,8 @@ void apply_update(GPT<T>& model, AdamW<T>& opt, DataParallel<T>& dp, const LrSch
   r.clip_factor = (cfg.grad_clip > 0 && r.grad_norm > cfg.grad_clip) ? cfg.grad_clip / r.grad_norm : 1.0;
   r.lr = schedule.at(step);
   dp.update(model, opt, r.lr, step, r.clip_factor);
+  // The hypersphere strategies' hook (nGPT renormalizes, anGPT projects); a no-op for the others.
+  apply_constraints(model.plan(), model.table(), model.params.data());
 }
 
 template <class T>

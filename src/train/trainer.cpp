@@ -77,14 +77,16 @@ double best_val_in(const fs::path& metrics_path) {
 
 json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
-// Fault injection for the failure tests of multi-rank runs: NORMGPT_FAULT=fail|hang with
-// NORMGPT_FAULT_RANK and NORMGPT_FAULT_STEP makes that rank throw, or stop answering, there.
-void maybe_inject_fault(int rank, int step) {
+// Fault injection for the failure tests: NORMGPT_FAULT=fail|hang|nan with NORMGPT_FAULT_RANK and
+// NORMGPT_FAULT_STEP makes that rank throw, stop answering, or report a NaN loss (a deterministic
+// divergence, for the divergence guard's tests) at that step. Returns true for nan.
+bool maybe_inject_fault(int rank, int step) {
   static const char* kind = std::getenv("NORMGPT_FAULT");
-  if (!kind) return;
+  if (!kind) return false;
   static const int at_rank = std::atoi(std::getenv("NORMGPT_FAULT_RANK") ? std::getenv("NORMGPT_FAULT_RANK") : "0");
   static const int at_step = std::atoi(std::getenv("NORMGPT_FAULT_STEP") ? std::getenv("NORMGPT_FAULT_STEP") : "0");
-  if (rank != at_rank || step != at_step) return;
+  if (rank != at_rank || step != at_step) return false;
+  if (std::string(kind) == "nan") return true;
   if (std::string(kind) == "hang")
     for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
   fail_internal(__FILE__, __LINE__, fmt::format("injected fault on rank {} at step {}", rank, step));
@@ -303,12 +305,13 @@ int Trainer::loop() {
   steps_done_ = start_;
   for (int step = start_; step < cfg_.train.steps; ++step) {
     if (cfg_.eval.every > 0 && step % cfg_.eval.every == 0) run_eval(step);
-    maybe_inject_fault(comm_->rank(), step);
+    const bool inject_nan = maybe_inject_fault(comm_->rank(), step);
     const bool stats_due = cfg_.log.layer_stats_every > 0 && step % cfg_.log.layer_stats_every == 0;
     if (stats_due) params_before = model_->params;
     Stopwatch sw;
     StepResult r = compute_gradients(*model_, *dp_, cfg_.train.grad_accum,
                                      [&](int32_t* in, int32_t* tg) { train_data_->next_batch(in, tg); });
+    if (inject_nan) r.loss = std::nan("");
     std::string why;
     const auto verdict = guard.judge(r.loss, r.grad_norm, why);
     if (verdict == DivergenceGuard::Verdict::Apply) {

@@ -57,6 +57,16 @@ TEST_F(ErrorsCli, ConfigProblems) {
   expect_rejected("train -c " + (dir_ / "broken.json"), "parse error");
   std::ofstream(dir_ / "overflow.json") << "{\"model\": {\"n_layer\": 1e400}}";  // found by fuzzing
   expect_rejected("info -c " + (dir_ / "overflow.json"), "number overflow");
+  // block options (docs/blocks.md) a strategy cannot take, or that the shapes forbid
+  expect_rejected("train -c " + config({{"norm", {{"strategy", "ngpt"}}}, {"model", {{"qk_norm", "head"}}}}) + " -o " +
+                      (dir_ / "r"),
+                  "model.qk_norm");
+  expect_rejected("train -c " + config({{"norm", {{"strategy", "angpt"}, {"final_norm", true}}}}) + " -o " + (dir_ / "r"),
+                  "no norm layers");
+  expect_rejected("train -c " + config({{"model", {{"pos", "rope"}, {"n_head", 2}, {"d_model", 6}}}}) + " -o " +
+                      (dir_ / "r"),
+                  "even head size");
+  expect_rejected("train -c " + config({{"model", {{"mlp", "relu"}}}}) + " -o " + (dir_ / "r"), "model.mlp");
   EXPECT_FALSE(std::filesystem::exists(dir_ / "r"));  // rejected before creating the run directory
 }
 

@@ -3,6 +3,8 @@
 // layer statistics. Needs the corpus that scripts/setup.sh prepares.
 #include <gtest/gtest.h>
 
+#include "norm/plan.hpp"
+
 #include <cmath>
 
 #include "common/cli.hpp"
@@ -51,8 +53,24 @@ TEST_P(StrategyTraining, LossIsFiniteAndDecreases) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, StrategyTraining,
-                         ::testing::Values("pre", "post", "peri", "reordered", "mixln", "lns", "deepnorm", "b2t",
-                                           "geonorm", "dyt"),
+                         ::testing::ValuesIn(ng::strategy_names()),  // every strategy has a tiny config
                          [](const auto& info) { return info.param; });
+
+// The block options (docs/blocks.md) end to end: a llama-style model trains, writes a checkpoint
+// that records its options, and `sample` rebuilds the same model from that file alone.
+TEST(BlockOptions, LlamaStyleModelTrainsAndItsCheckpointSamples) {
+  if (!std::filesystem::exists(kSrc + "/data/brown_byte/train_000000.bin"))
+    GTEST_SKIP() << "data/brown_byte is missing: run scripts/setup.sh first";
+  TempDir dir("block_options_train");
+  auto r = normgpt("train -c " + kSrc + "/configs/tiny_llama.json -o " + (dir / "run") +
+                   " --set 'data.train=\"" + kSrc + "/data/brown_byte/train_*.bin\"' --set 'data.val=\"" + kSrc +
+                   "/data/brown_byte/val_*.bin\"'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto vals = metric_rows(dir / "run/metrics.jsonl", "val_loss");
+  ASSERT_GE(vals.size(), 2u);
+  EXPECT_LT(vals.back()["val_loss"].get<double>(), vals.front()["val_loss"].get<double>() - 1.0);
+  auto s = normgpt("sample --checkpoint " + (dir / "run/checkpoints/step_00000100/model.bin") + " -n 8");
+  EXPECT_EQ(s.code, 0) << s.out;
+}
 
 }  // namespace

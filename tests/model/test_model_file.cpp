@@ -19,7 +19,7 @@ const std::string kFx = std::string(NORMGPT_FIXTURES) + "/reference/pre_layernor
 ModelPlan plan_for(const ModelFileInfo& info, const char* function = "layernorm") {
   NormConfig nc;
   nc.function = function;
-  return make_plan(nc, info.dims.L, "auto");
+  return make_plan(nc, info.dims, "auto");
 }
 
 TEST(ModelFile, Fp32RoundTripIsByteIdentical) {
@@ -69,7 +69,7 @@ TEST(ModelFile, StrategyIsRecordedAndEnforced) {
   const ModelFileInfo info = read_model_info(kFx + "/model.bin");
   NormConfig nc;
   nc.embed_norm = true;  // not plain GPT-2: the extension is written, with the extra tensor appended
-  const ModelPlan with_embed = make_plan(nc, info.dims.L, "auto");
+  const ModelPlan with_embed = make_plan(nc, info.dims, "auto");
   ParamTable table(info.dims, with_embed);
   std::vector<float> p(table.total(), 0.5f);
   write_model_file(dir / "m.bin", table, with_embed, p.data());
@@ -86,6 +86,55 @@ TEST(ModelFile, StrategyIsRecordedAndEnforced) {
   ParamTable plain_table(info.dims, plain);
   std::vector<float> r(plain_table.total());
   EXPECT_THROW(load_model_file(dir / "m.bin", plain_table, plain, r.data()), UserError);
+}
+
+// Block options (docs/blocks.md) travel in the header: a llama-style nGPT model round-trips, the
+// shapes follow the options (no wpe, no biases, SwiGLU widths, an untied head), and a config with
+// other block options is refused with a message naming both.
+TEST(ModelFile, BlockOptionsAreRecordedAndEnforced) {
+  TempDir dir("model_file_arch");
+  ModelDims d{2, 2, 16, 29, 32, 9, {}};
+  d.arch.rope = true;
+  d.arch.rope_theta = 500000.0;
+  d.arch.swiglu = true;
+  d.arch.hidden = 40;
+  d.arch.bias = false;
+  d.arch.qk_norm = QkNorm::None;
+  d.arch.tied = false;
+  NormConfig nc;
+  nc.strategy = "ngpt";
+  const ModelPlan plan = make_plan(nc, d, "auto");
+  ParamTable table(d, plan);
+  EXPECT_EQ(table.get("wpe").numel, 0u);
+  EXPECT_EQ(table.get("fcb").numel, 0u);
+  EXPECT_EQ(table.get("fcw").numel, size_t(2 * 80 * 16));
+  EXPECT_EQ(table.get("fcprojw").numel, size_t(2 * 16 * 40));
+  EXPECT_EQ(table.get("lmheadw").numel, size_t(32 * 16));
+  std::vector<float> p(table.total());
+  for (size_t i = 0; i < p.size(); ++i) p[i] = float(i % 97) / 97.0f - 0.5f;
+  write_model_file(dir / "m.bin", table, plan, p.data());
+  const ModelFileInfo back = read_model_info(dir / "m.bin");
+  EXPECT_TRUE(back.has_strategy);
+  EXPECT_TRUE(back.dims.arch.rope && back.dims.arch.swiglu && !back.dims.arch.bias && !back.dims.arch.tied);
+  EXPECT_EQ(back.dims.arch.hidden, 40);
+  EXPECT_EQ(back.dims.arch.rope_theta, 500000.0);
+  std::vector<float> q(table.total());
+  load_model_file(dir / "m.bin", table, plan, q.data());
+  EXPECT_EQ(p, q);
+  for (auto change : {+[](ModelDims& x) { x.arch.rope = false; }, +[](ModelDims& x) { x.arch.hidden = 48; },
+                      +[](ModelDims& x) { x.arch.tied = true; }}) {
+    ModelDims other = d;
+    change(other);
+    const ModelPlan op = make_plan(nc, other, "auto");
+    ParamTable ot(other, op);
+    std::vector<float> r(ot.total());
+    try {
+      load_model_file(dir / "m.bin", ot, op, r.data());
+      ADD_FAILURE() << "loaded into other block options";
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find("block options"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(ModelFile, RejectsBadFiles) {

@@ -12,8 +12,14 @@ using namespace ng;
 
 namespace {
 
-const ModelDims kDims{4, 2, 16, 29, 32, 9};
+const ModelDims kDims{4, 2, 16, 29, 32, 9, {}};
 const int kB = 2, kT = 9;
+
+ModelDims dims_with_layers(int L) {
+  ModelDims d = kDims;
+  d.L = L;
+  return d;
+}
 
 // Default init, then matrices and embeddings replaced by N(0, 0.3^2): large enough that the
 // norms' eps (1e-5) is negligible next to the variances and the sublayers do real work.
@@ -23,7 +29,7 @@ std::unique_ptr<GPT<T>> build(const std::string& strategy, const std::string& fu
   NormConfig nc;
   nc.strategy = strategy;
   nc.function = function;
-  auto m = std::make_unique<GPT<T>>(kDims, make_plan(nc, kDims.L, "auto"), be, kB, kT);
+  auto m = std::make_unique<GPT<T>>(kDims, make_plan(nc, kDims, "auto"), be, kB, kT);
   init_params(m->table(), m->plan().init, seed, m->params.data());
   auto noise = test::randn(m->params.size(), seed + 1, 0.3);
   for (const auto& t : m->table().tensors())
@@ -130,7 +136,7 @@ TEST(StrategyProperties, PlansHaveTheDocumentedShape) {
   NormConfig nc;
   nc.strategy = "mixln";
   nc.mixln.post_fraction = 0.5;
-  ModelPlan p = make_plan(nc, 4, "auto");
+  ModelPlan p = make_plan(nc, dims_with_layers(4), "auto");
   for (int l = 0; l < 4; ++l) {
     const Combine want = l < 2 ? Combine::NormAdd : Combine::Add;
     EXPECT_EQ(p.blocks[l].attn.combine, want) << l;
@@ -138,42 +144,42 @@ TEST(StrategyProperties, PlansHaveTheDocumentedShape) {
     EXPECT_EQ(p.blocks[l].attn.input_norm.active(), l >= 2) << l;
   }
   nc.mixln.post_fraction = 0.25;
-  p = make_plan(nc, 3, "auto");  // floor(0.75) = 0 post blocks
+  p = make_plan(nc, dims_with_layers(3), "auto");  // floor(0.75) = 0 post blocks
   EXPECT_EQ(p.blocks[0].attn.combine, Combine::Add);
 
   nc.strategy = "sandwich";
-  p = make_plan(nc, 2, "auto");
+  p = make_plan(nc, dims_with_layers(2), "auto");
   EXPECT_EQ(p.strategy, "peri");
   EXPECT_EQ(p.blocks[1].mlp.output_norm.tensor, "lno2");
 
   nc.strategy = "deepnorm";
-  p = make_plan(nc, 6, "auto");
+  p = make_plan(nc, dims_with_layers(6), "auto");
   EXPECT_DOUBLE_EQ(p.blocks[0].attn.alpha, std::pow(12.0, 0.25));
   EXPECT_EQ(p.init, "deepnorm");
   EXPECT_FALSE(p.final_norm.active());
 
   nc.strategy = "lns";
-  p = make_plan(nc, 4, "auto");
+  p = make_plan(nc, dims_with_layers(4), "auto");
   EXPECT_EQ(p.init, "plain");
   EXPECT_DOUBLE_EQ(p.blocks[3].mlp.input_scale, 0.5);
 
   nc.strategy = "geonorm";
   nc.geonorm.decay = "linear";
-  p = make_plan(nc, 4, "auto");
+  p = make_plan(nc, dims_with_layers(4), "auto");
   EXPECT_TRUE(p.embed_norm.active());
   EXPECT_DOUBLE_EQ(p.blocks[1].attn.geo.decay, 0.75);
   nc.embed_norm = false;
   nc.geonorm.input_norm = false;
-  p = make_plan(nc, 4, "auto");
+  p = make_plan(nc, dims_with_layers(4), "auto");
   EXPECT_FALSE(p.embed_norm.active());
   EXPECT_FALSE(p.blocks[0].attn.input_norm.active());
 }
 
 TEST(StrategyProperties, DeepNormInitScalesValueOutputAndMlpOnly) {
-  const ModelDims d{4, 2, 16, 29, 32, 9};
+  const ModelDims d{4, 2, 16, 29, 32, 9, {}};
   NormConfig nc;
   nc.strategy = "deepnorm";
-  const ModelPlan p = make_plan(nc, d.L, "auto");
+  const ModelPlan p = make_plan(nc, d, "auto");
   ParamTable t(d, p);
   std::vector<double> deep(t.total()), plain(t.total());
   init_params(t, "deepnorm", 11, deep.data());

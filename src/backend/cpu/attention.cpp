@@ -7,11 +7,21 @@
 #include "backend/cpu/kernels.hpp"
 
 namespace ng::cpu {
+namespace {
+
+// The logit scale: the contract's 0 means GPT-2's 1/sqrt(hs); nGPT passes sqrt(hs) because its
+// q and k are unit vectors, whose dot products would otherwise be too small for a sharp softmax.
+template <class T>
+T attention_scale(double scale, int hs) {
+  return scale != 0 ? T(scale) : T(1) / std::sqrt(T(hs));
+}
+
+}  // namespace
 
 template <class T>
 void attention_forward(const AttentionForwardArgs<T>& a) {
   const int B = a.B, Tn = a.T_, C = a.C, NH = a.NH, hs = C / NH, C3 = 3 * C;
-  const T scale = T(1) / std::sqrt(T(hs));
+  const T scale = attention_scale<T>(a.scale, hs);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h) {
@@ -52,7 +62,7 @@ void attention_forward(const AttentionForwardArgs<T>& a) {
 template <class T>
 void attention_backward(const AttentionBackwardArgs<T>& a) {
   const int B = a.B, Tn = a.T_, C = a.C, NH = a.NH, hs = C / NH, C3 = 3 * C;
-  const T scale = T(1) / std::sqrt(T(hs));
+  const T scale = attention_scale<T>(a.scale, hs);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h) {

@@ -25,6 +25,16 @@ class CpuBackend final : public Backend<T> {
   void geodesic_backward(const GeodesicBackwardArgs<T>& a) const override { cpu::geodesic_backward(a); }
   void crossentropy_forward(const CrossEntropyForwardArgs<T>& a) const override { cpu::crossentropy_forward(a); }
   void crossentropy_backward(const CrossEntropyBackwardArgs<T>& a) const override { cpu::crossentropy_backward(a); }
+  void rope(const RopeArgs<T>& a) const override { cpu::rope(a); }
+  void swiglu_forward(const SwigluForwardArgs<T>& a) const override { cpu::swiglu_forward(a); }
+  void swiglu_backward(const SwigluBackwardArgs<T>& a) const override { cpu::swiglu_backward(a); }
+  void scale_columns_forward(const ScaleColumnsForwardArgs<T>& a) const override { cpu::scale_columns_forward(a); }
+  void scale_columns_backward(const ScaleColumnsBackwardArgs<T>& a) const override {
+    cpu::scale_columns_backward(a);
+  }
+  void copy2d(const Copy2dArgs<T>& a) const override { cpu::copy2d(a); }
+  void lerp_forward(const LerpForwardArgs<T>& a) const override { cpu::lerp_forward(a); }
+  void lerp_backward(const LerpBackwardArgs<T>& a) const override { cpu::lerp_backward(a); }
 };
 
 }  // namespace

@@ -10,6 +10,10 @@ void encoder_forward(const EncoderForwardArgs<T>& a) {
     for (int t = 0; t < a.T_; ++t) {
       T* out = a.out + (size_t(b) * a.T_ + t) * a.C;
       const T* e = a.wte + size_t(a.tokens[size_t(b) * a.T_ + t]) * a.C;
+      if (!a.wpe) {  // RoPE: no position table
+        for (int c = 0; c < a.C; ++c) out[c] = e[c];
+        continue;
+      }
       const T* p = a.wpe + size_t(t) * a.C;
       for (int c = 0; c < a.C; ++c) out[c] = e[c] + p[c];
     }
@@ -23,10 +27,10 @@ void encoder_backward(const EncoderBackwardArgs<T>& a) {
     for (int t = 0; t < a.T_; ++t) {
       const T* d = a.dout + (size_t(b) * a.T_ + t) * a.C;
       T* de = a.dwte + size_t(a.tokens[size_t(b) * a.T_ + t]) * a.C;
-      T* dp = a.dwpe + size_t(t) * a.C;
-      for (int c = 0; c < a.C; ++c) {
-        de[c] += d[c];
-        dp[c] += d[c];
+      for (int c = 0; c < a.C; ++c) de[c] += d[c];
+      if (a.dwpe) {
+        T* dp = a.dwpe + size_t(t) * a.C;
+        for (int c = 0; c < a.C; ++c) dp[c] += d[c];
       }
     }
 }

@@ -5,10 +5,12 @@
 #include "ops/attention.hpp"
 #include "ops/encoder.hpp"
 #include "ops/geodesic.hpp"
+#include "ops/lerp.hpp"
 #include "ops/loss.hpp"
 #include "ops/matmul.hpp"
 #include "ops/norm.hpp"
 #include "ops/pointwise.hpp"
+#include "ops/rope.hpp"
 
 namespace ng::cpu {
 
@@ -28,6 +30,14 @@ template <class T> void geodesic_forward(const GeodesicForwardArgs<T>& a);
 template <class T> void geodesic_backward(const GeodesicBackwardArgs<T>& a);
 template <class T> void crossentropy_forward(const CrossEntropyForwardArgs<T>& a);
 template <class T> void crossentropy_backward(const CrossEntropyBackwardArgs<T>& a);
+template <class T> void rope(const RopeArgs<T>& a);
+template <class T> void swiglu_forward(const SwigluForwardArgs<T>& a);
+template <class T> void swiglu_backward(const SwigluBackwardArgs<T>& a);
+template <class T> void scale_columns_forward(const ScaleColumnsForwardArgs<T>& a);
+template <class T> void scale_columns_backward(const ScaleColumnsBackwardArgs<T>& a);
+template <class T> void copy2d(const Copy2dArgs<T>& a);
+template <class T> void lerp_forward(const LerpForwardArgs<T>& a);
+template <class T> void lerp_backward(const LerpBackwardArgs<T>& a);
 
 // C (M,N) = alpha * op(A) op(B) + beta * C, row-major; BLAS when built with it, else loops.
 template <class T>

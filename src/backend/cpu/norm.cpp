@@ -1,9 +1,10 @@
-// LayerNorm / RMSNorm forward and backward (ops/norm.hpp).
+// LayerNorm / RMSNorm / L2 / DyT forward and backward (ops/norm.hpp).
 #include <cmath>
 #include <vector>
 
 #include "backend/cpu/kernels.hpp"
 #include "backend/cpu/reduce.hpp"
+#include "core/errors.hpp"
 
 namespace ng::cpu {
 namespace {
@@ -58,33 +59,46 @@ void dyt_backward(const NormBackwardArgs<T>& a) {
   *a.dalpha += sums[2 * C];
 }
 
+// Width of one statistics group. Each group is then a "virtual row" of G contiguous values (the
+// groups of row n are rows n*(C/G) .. of a (N*C/G, G) view), so one loop serves the whole-row and
+// the per-head cases; only the gain/bias offset (j*G within the row) differs.
+inline int group_width(int C, int group) {
+  const int G = group > 0 ? group : C;
+  NG_CHECK(C % G == 0, "norm: group {} does not divide C = {}", G, C);
+  return G;
+}
+
 }  // namespace
 
 template <class T>
 void norm_forward(const NormForwardArgs<T>& a) {
-  if (a.fn == NormFunction::DyT) return dyt_forward(a);
+  if (a.fn == NormFunction::DyT) return dyt_forward(a);  // no statistics, so group is moot
   const bool layernorm = a.fn == NormFunction::LayerNorm;
-  const int C = a.C;
+  const bool l2 = a.fn == NormFunction::L2;
+  const int G = group_width(a.C, a.group), ng = a.C / G;
+  const int rows = a.N * ng;
 #pragma omp parallel for
-  for (int n = 0; n < a.N; ++n) {
-    const T* x = a.inp + size_t(n) * C;
-    T* out = a.out + size_t(n) * C;
+  for (int r = 0; r < rows; ++r) {
+    const int off = (r % ng) * G;  // this group's first column within its row: gain offset
+    const T* x = a.inp + size_t(r) * G;
+    T* out = a.out + size_t(r) * G;
     T m = 0;
     if (layernorm) {
-      for (int c = 0; c < C; ++c) m += x[c];
-      m /= C;
+      for (int c = 0; c < G; ++c) m += x[c];
+      m /= G;
     }
     T v = 0;
-    for (int c = 0; c < C; ++c) v += (x[c] - m) * (x[c] - m);
-    v /= C;
+    for (int c = 0; c < G; ++c) v += (x[c] - m) * (x[c] - m);
+    if (!l2) v /= G;  // l2 normalizes by the norm itself (unit sphere), not the RMS
     const T s = T(1) / std::sqrt(v + T(a.eps));
-    for (int c = 0; c < C; ++c) {
-      T y = (x[c] - m) * s * a.weight[c];
-      if (layernorm) y += a.bias[c];
+    for (int c = 0; c < G; ++c) {
+      T y = (x[c] - m) * s;
+      if (a.weight) y *= a.weight[off + c];
+      if (layernorm && a.bias) y += a.bias[off + c];
       out[c] = a.scale * y;
     }
-    a.mean[n] = m;
-    a.rstd[n] = s;
+    a.mean[r] = m;
+    a.rstd[r] = s;
   }
 }
 
@@ -92,39 +106,53 @@ template <class T>
 void norm_backward(const NormBackwardArgs<T>& a) {
   if (a.fn == NormFunction::DyT) return dyt_backward(a);
   const bool layernorm = a.fn == NormFunction::LayerNorm;
-  const int C = a.C;
-  // Input gradient, row by row: with xhat = (x - mean) * rstd and dn = dout * scale * g,
+  const bool l2 = a.fn == NormFunction::L2;
+  const int C = a.C, G = group_width(C, a.group), ng = C / G;
+  const int rows = a.N * ng;
+  // Input gradient, group by group: with xhat = (x - mean) * rstd and dn = dout * scale * g,
   //   layernorm: dx = rstd * (dn - mean(dn) - xhat * mean(dn * xhat))
   //   rmsnorm:   dx = rstd * (dn - xhat * mean(dn * xhat))
+  //   l2:        dx = rstd * (dn - xhat * sum(dn * xhat))   (rstd has sum, not mean, of x^2)
 #pragma omp parallel for
-  for (int n = 0; n < a.N; ++n) {
-    const T* x = a.inp + size_t(n) * C;
-    const T* dy = a.dout + size_t(n) * C;
-    T* dx = a.dinp + size_t(n) * C;
-    const T m = a.mean[n], s = a.rstd[n];
+  for (int r = 0; r < rows; ++r) {
+    const int off = (r % ng) * G;
+    const T* x = a.inp + size_t(r) * G;
+    const T* dy = a.dout + size_t(r) * G;
+    T* dx = a.dinp + size_t(r) * G;
+    const T m = a.mean[r], s = a.rstd[r];
     T mean_dn = 0, mean_dn_xhat = 0;
-    for (int c = 0; c < C; ++c) {
-      T dn = dy[c] * a.scale * a.weight[c];
+    for (int c = 0; c < G; ++c) {
+      T dn = dy[c] * a.scale;
+      if (a.weight) dn *= a.weight[off + c];
       mean_dn += dn;
       mean_dn_xhat += dn * (x[c] - m) * s;
     }
-    mean_dn = layernorm ? mean_dn / C : T(0);
-    mean_dn_xhat /= C;
-    for (int c = 0; c < C; ++c) {
+    mean_dn = layernorm ? mean_dn / G : T(0);
+    if (!l2) mean_dn_xhat /= G;
+    for (int c = 0; c < G; ++c) {
       T xhat = (x[c] - m) * s;
-      T g = s * (dy[c] * a.scale * a.weight[c] - mean_dn - xhat * mean_dn_xhat);
+      T dn = dy[c] * a.scale;
+      if (a.weight) dn *= a.weight[off + c];
+      T g = s * (dn - mean_dn - xhat * mean_dn_xhat);
       dx[c] = a.accumulate ? dx[c] + g : g;
     }
   }
-  // Gain and bias gradients: column sums over rows.
+  // Gain and bias gradients: column sums over the N real rows (each column c uses the statistics
+  // of its group c / G).
   const T* inp = a.inp;
   const T* dout = a.dout;
-  accumulate_rows<T>(a.dweight, a.N, C, [&](int n, T* acc) {
-    const T* x = inp + size_t(n) * C;
-    const T* dy = dout + size_t(n) * C;
-    const T m = a.mean[n], s = a.rstd[n];
-    for (int c = 0; c < C; ++c) acc[c] += dy[c] * a.scale * (x[c] - m) * s;
-  });
+  if (a.dweight) {
+    accumulate_rows<T>(a.dweight, a.N, C, [&](int n, T* acc) {
+      const T* x = inp + size_t(n) * C;
+      const T* dy = dout + size_t(n) * C;
+      const T* m = a.mean + size_t(n) * ng;
+      const T* s = a.rstd + size_t(n) * ng;
+      for (int c = 0; c < C; ++c) {
+        const int j = c / G;
+        acc[c] += dy[c] * a.scale * (x[c] - m[j]) * s[j];
+      }
+    });
+  }
   if (layernorm && a.dbias) {
     accumulate_rows<T>(a.dbias, a.N, C, [&](int n, T* acc) {
       const T* dy = dout + size_t(n) * C;

@@ -1,7 +1,9 @@
-// GELU and residual add (ops/pointwise.hpp).
+// GELU, residual add, scale, SwiGLU, column scaling and strided 2-d copy (ops/pointwise.hpp).
 #include <cmath>
+#include <vector>
 
 #include "backend/cpu/kernels.hpp"
+#include "backend/cpu/reduce.hpp"
 
 namespace ng::cpu {
 
@@ -49,6 +51,91 @@ void scale(const ScaleArgs<T>& a) {
   for (size_t i = 0; i < a.n; ++i) a.dst[i] = (a.accumulate ? a.dst[i] : T(0)) + a.alpha * a.src[i];
 }
 
+// silu(z) = z sig(z), silu'(z) = sig(z) (1 + z (1 - sig(z))). 1/(1 + exp(-z)) is safe for any z:
+// exp(-z) overflows to inf for very negative z, giving sig = 0 rather than NaN.
+template <class T>
+void swiglu_forward(const SwigluForwardArgs<T>& a) {
+  const int H = a.H;
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < a.N; ++n) {
+    const T* gate = a.inp + size_t(n) * 2 * H;
+    const T* up = gate + H;
+    T* out = a.out + size_t(n) * H;
+    for (int h = 0; h < H; ++h) {
+      const T z = gate[h];
+      out[h] = z / (T(1) + std::exp(-z)) * up[h];
+    }
+  }
+}
+
+template <class T>
+void swiglu_backward(const SwigluBackwardArgs<T>& a) {
+  const int H = a.H;
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < a.N; ++n) {
+    const T* gate = a.inp + size_t(n) * 2 * H;
+    const T* up = gate + H;
+    const T* dy = a.dout + size_t(n) * H;
+    T* dgate = a.dinp + size_t(n) * 2 * H;
+    T* dup = dgate + H;
+    for (int h = 0; h < H; ++h) {
+      const T z = gate[h];
+      const T sig = T(1) / (T(1) + std::exp(-z));
+      dgate[h] = dy[h] * up[h] * sig * (T(1) + z * (T(1) - sig));
+      dup[h] = dy[h] * z * sig;
+    }
+  }
+}
+
+template <class T>
+void scale_columns_forward(const ScaleColumnsForwardArgs<T>& a) {
+  const int W = a.W;
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < a.N; ++n) {
+    const T* x = a.x + size_t(n) * W;
+    T* out = a.out + size_t(n) * W;
+    for (int c = 0; c < W; ++c) out[c] = a.k * a.s[c] * x[c];
+  }
+}
+
+template <class T>
+void scale_columns_backward(const ScaleColumnsBackwardArgs<T>& a) {
+  const int W = a.W;
+  // ds before dx: dx may alias dout, and ds needs the original dout.
+  if (a.ds) {
+    std::vector<T> sums(size_t(W), T(0));
+    accumulate_rows<T>(sums.data(), a.N, W, [&](int n, T* acc) {
+      const T* x = a.x + size_t(n) * W;
+      const T* dy = a.dout + size_t(n) * W;
+      for (int c = 0; c < W; ++c) acc[c] += dy[c] * x[c];
+    });
+    for (int c = 0; c < W; ++c) a.ds[c] += a.k * sums[c];
+  }
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < a.N; ++n) {
+    const T* dy = a.dout + size_t(n) * W;
+    T* dx = a.dx + size_t(n) * W;
+    for (int c = 0; c < W; ++c) {
+      const T g = a.k * a.s[c] * dy[c];  // read before the (possibly aliased) write
+      dx[c] = a.accumulate ? dx[c] + g : g;
+    }
+  }
+}
+
+template <class T>
+void copy2d(const Copy2dArgs<T>& a) {
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < a.rows; ++r) {
+    const T* src = a.src + size_t(r) * a.ld_src;
+    T* dst = a.dst + size_t(r) * a.ld_dst;
+    if (a.accumulate) {
+      for (int c = 0; c < a.width; ++c) dst[c] += src[c];
+    } else {
+      for (int c = 0; c < a.width; ++c) dst[c] = src[c];
+    }
+  }
+}
+
 template void gelu_forward<float>(const GeluForwardArgs<float>&);
 template void gelu_forward<double>(const GeluForwardArgs<double>&);
 template void gelu_backward<float>(const GeluBackwardArgs<float>&);
@@ -57,5 +144,15 @@ template void residual<float>(const ResidualArgs<float>&);
 template void residual<double>(const ResidualArgs<double>&);
 template void scale<float>(const ScaleArgs<float>&);
 template void scale<double>(const ScaleArgs<double>&);
+template void swiglu_forward<float>(const SwigluForwardArgs<float>&);
+template void swiglu_forward<double>(const SwigluForwardArgs<double>&);
+template void swiglu_backward<float>(const SwigluBackwardArgs<float>&);
+template void swiglu_backward<double>(const SwigluBackwardArgs<double>&);
+template void scale_columns_forward<float>(const ScaleColumnsForwardArgs<float>&);
+template void scale_columns_forward<double>(const ScaleColumnsForwardArgs<double>&);
+template void scale_columns_backward<float>(const ScaleColumnsBackwardArgs<float>&);
+template void scale_columns_backward<double>(const ScaleColumnsBackwardArgs<double>&);
+template void copy2d<float>(const Copy2dArgs<float>&);
+template void copy2d<double>(const Copy2dArgs<double>&);
 
 }  // namespace ng::cpu

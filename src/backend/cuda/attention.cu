@@ -32,14 +32,14 @@ __device__ RowIdx row_index(int Tn, int NH) {
   return r;
 }
 
-__global__ void attention_forward_kernel(float* out, float* att, const float* qkv, int Tn, int C, int NH) {
+__global__ void attention_forward_kernel(float* out, float* att, const float* qkv, int Tn, int C, int NH,
+                                         float scale) {
   __shared__ float sh[kMaxWarps];
   const RowIdx ri = row_index(Tn, NH);
   const int t = ri.t, hs = C / NH, C3 = 3 * C;
   const float* base = qkv + size_t(ri.b) * Tn * C3;
   const float* q = base + size_t(t) * C3 + ri.h * hs;
   float* arow = att + ri.row * Tn;
-  const float scale = 1.0f / sqrtf(float(hs));
 
   // Scores s <= t; each thread keeps the s it wrote, so the later passes over its own s need no
   // barrier (the block reductions order the rest).
@@ -72,9 +72,9 @@ __global__ void attention_forward_kernel(float* out, float* att, const float* qk
 }
 
 // Per row: datt[s] = dout[t].v[s], then the softmax backward
-//   dpre[t,s] = att[t,s] (datt[t,s] - sum_s' att[t,s'] datt[t,s']) / sqrt(hs),  0 for s > t.
+//   dpre[t,s] = att[t,s] (datt[t,s] - sum_s' att[t,s'] datt[t,s']) * scale,  0 for s > t.
 __global__ void attention_dpre_kernel(float* dpre, const float* dout, const float* qkv, const float* att, int Tn,
-                                      int C, int NH) {
+                                      int C, int NH, float scale) {
   __shared__ float sh[kMaxWarps];
   const RowIdx ri = row_index(Tn, NH);
   const int t = ri.t, hs = C / NH, C3 = 3 * C;
@@ -82,7 +82,6 @@ __global__ void attention_dpre_kernel(float* dpre, const float* dout, const floa
   const float* dO = dout + (size_t(ri.b) * Tn + t) * C + ri.h * hs;
   const float* arow = att + ri.row * Tn;
   float* drow = dpre + ri.row * Tn;
-  const float scale = 1.0f / sqrtf(float(hs));
 
   float local = 0;
   for (int s = threadIdx.x; s <= t; s += blockDim.x) {
@@ -126,6 +125,11 @@ __global__ void attention_gather_kernel(float* dqkv, const float* dpre, const fl
   }
 }
 
+// The contract's score scale: 1/sqrt(hs) when 0 (rounded as the CPU rounds it: in float).
+float score_scale(double scale, int C, int NH) {
+  return scale != 0 ? float(scale) : 1.0f / std::sqrt(float(C / NH));
+}
+
 int gather_blocks(size_t total) {
   const size_t want = (total + kGatherThreads - 1) / kGatherThreads;
   return int(want < 65535 ? want : 65535);  // the grid-stride loop covers the rest
@@ -139,7 +143,8 @@ template <class T>
 void attention_forward(const AttentionForwardArgs<T>& a) {
   const size_t rows = size_t(a.B) * a.NH * a.T_;
   if (rows == 0 || a.C == 0) return;
-  attention_forward_kernel<<<unsigned(rows), kRowThreads>>>(a.out, a.att, a.qkv, a.T_, a.C, a.NH);
+  attention_forward_kernel<<<unsigned(rows), kRowThreads>>>(a.out, a.att, a.qkv, a.T_, a.C, a.NH,
+                                                            score_scale(a.scale, a.C, a.NH));
   NG_CUDA_LAUNCHED();
 }
 
@@ -147,7 +152,8 @@ template <class T>
 void attention_backward(const AttentionBackwardArgs<T>& a) {
   const size_t rows = size_t(a.B) * a.NH * a.T_;
   if (rows == 0 || a.C == 0) return;
-  attention_dpre_kernel<<<unsigned(rows), kRowThreads>>>(a.scratch, a.dout, a.qkv, a.att, a.T_, a.C, a.NH);
+  attention_dpre_kernel<<<unsigned(rows), kRowThreads>>>(a.scratch, a.dout, a.qkv, a.att, a.T_, a.C, a.NH,
+                                                         score_scale(a.scale, a.C, a.NH));
   NG_CUDA_LAUNCHED();
   const size_t total = size_t(a.B) * a.T_ * 3 * a.C;
   attention_gather_kernel<<<gather_blocks(total), kGatherThreads>>>(a.dqkv, a.scratch, a.att, a.dout, a.qkv, a.B,

@@ -8,11 +8,12 @@
 
 namespace ng::cuda {
 
-// Writes out (B,T,C) and att (B,NH,T,T), att exactly 0 for s > t.
+// Writes out (B,T,C) and att (B,NH,T,T), att exactly 0 for s > t. Scores are scaled by a.scale
+// (0: 1/sqrt(hs)).
 template <class T> void attention_forward(const AttentionForwardArgs<T>& a);
 
 // Overwrites every element of dqkv (B,T,3C); scratch (B,NH,T,T) receives dpre (pre-softmax
-// gradient, already scaled by 1/sqrt(hs)). No atomics: bitwise deterministic.
+// gradient, already multiplied by the score scale: a.scale, or 1/sqrt(hs) when it is 0). No atomics: bitwise deterministic.
 template <class T> void attention_backward(const AttentionBackwardArgs<T>& a);
 
 }  // namespace ng::cuda

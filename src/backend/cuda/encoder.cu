@@ -22,7 +22,7 @@ __global__ void encoder_forward_kernel(T* out, const int32_t* tokens, const T* w
     const size_t bt = i / C;
     const int c = int(i % C);
     const int t = int(bt % T_);
-    out[i] = wte[size_t(tokens[bt]) * C + c] + wpe[size_t(t) * C + c];
+    out[i] = wte[size_t(tokens[bt]) * C + c] + (wpe ? wpe[size_t(t) * C + c] : T(0));  // null wpe: RoPE
   }
 }
 
@@ -84,7 +84,8 @@ template <class T>
 void encoder_backward(const EncoderBackwardArgs<T>& a) {
   const int BT = a.B * a.T_;
   if (BT <= 0 || a.C <= 0) return;
-  encoder_backward_wpe_kernel<<<grid_for(size_t(a.T_) * a.C, kThreads), kThreads>>>(a.dwpe, a.dout, a.B, a.T_, a.C);
+  if (a.dwpe)
+    encoder_backward_wpe_kernel<<<grid_for(size_t(a.T_) * a.C, kThreads), kThreads>>>(a.dwpe, a.dout, a.B, a.T_, a.C);
   NG_CUDA_LAUNCHED();
 
   // Group positions by token on the host: a stable counting sort by token id keeps each group's

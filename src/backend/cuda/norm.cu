@@ -1,4 +1,7 @@
-// LayerNorm / RMSNorm kernels (ops/norm.hpp); the math mirrors backend/cpu/norm.cpp line by line.
+// LayerNorm / RMSNorm / L2 kernels (ops/norm.hpp); the math mirrors backend/cpu/norm.cpp line by line.
+// Groups: the statistics of row n, group j cover columns [j*G, (j+1)*G) (G = C without groups).
+// Row-major, that is the contiguous segment s = n * (C/G) + j of G values starting at s * G, and
+// mean/rstd[s] is its statistic; so the row kernels run one block per segment.
 #include <algorithm>
 
 #include "backend/cuda/check.cuh"
@@ -8,76 +11,89 @@
 namespace ng::cuda {
 namespace {
 
-constexpr int kRowThreads = 256;  // one block per row; a whole number of warps (block_sum needs it)
+constexpr int kRowThreads = 256;  // at most, per segment; a whole number of warps (block_sum needs it)
 constexpr int kColTile = 32;      // gradient columns per block: one warp reads 128 contiguous bytes
 constexpr int kRowLanes = 8;      // rows read side by side per gradient block
 constexpr int kMaxChunks = 64;    // row chunks of the first gradient pass (depends on N only)
 
+int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+// Threads per segment: a function of G only (so are the reduction trees, hence the bits).
+int segment_threads(int G) { return std::min(kRowThreads, ceil_div(G, 32) * 32); }
+
+// Divisor of the sum of squares: the group size (mean square), or 1 under l2 (plain sum).
+__device__ inline float stat_divisor(NormFunction fn, int G) { return fn == NormFunction::L2 ? 1.f : float(G); }
+
 template <class T>
-__global__ void norm_forward_kernel(NormForwardArgs<T> a) {
+__global__ void norm_forward_kernel(NormForwardArgs<T> a, int G) {
   __shared__ float sh[32];
-  const int n = blockIdx.x, C = a.C;
+  const int seg = blockIdx.x;
+  const int c0 = (seg % (a.C / G)) * G;  // the segment's first column (gain/bias index)
   const bool layernorm = a.fn == NormFunction::LayerNorm;  // block-uniform
-  const T* x = a.inp + size_t(n) * C;
-  T* out = a.out + size_t(n) * C;
+  const T* x = a.inp + size_t(seg) * G;
+  T* out = a.out + size_t(seg) * G;
   float m = 0.f;
   if (layernorm) {
     float s = 0.f;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) s += float(x[c]);
-    m = block_sum(s, sh) / C;
+    for (int c = threadIdx.x; c < G; c += blockDim.x) s += float(x[c]);
+    m = block_sum(s, sh) / G;
   }
   // Two passes (mean, then centred squares) as on the CPU: no cancellation from E[x^2] - m^2.
   float v = 0.f;
-  for (int c = threadIdx.x; c < C; c += blockDim.x) {
+  for (int c = threadIdx.x; c < G; c += blockDim.x) {
     const float d = float(x[c]) - m;
     v += d * d;
   }
-  const float rstd = 1.f / sqrtf(block_sum(v, sh) / C + a.eps);
+  const float rstd = 1.f / sqrtf(block_sum(v, sh) / stat_divisor(a.fn, G) + a.eps);
   const float scale = float(a.scale);
   // Each thread reads and writes only its own columns, after the barriers above: out may alias inp.
-  for (int c = threadIdx.x; c < C; c += blockDim.x) {
-    float y = (float(x[c]) - m) * rstd * float(a.weight[c]);
-    if (layernorm) y += float(a.bias[c]);
+  for (int c = threadIdx.x; c < G; c += blockDim.x) {
+    float y = (float(x[c]) - m) * rstd * (a.weight ? float(a.weight[c0 + c]) : 1.f);
+    if (layernorm && a.bias) y += float(a.bias[c0 + c]);
     out[c] = T(scale * y);
   }
   if (threadIdx.x == 0) {
-    a.mean[n] = T(m);
-    a.rstd[n] = T(rstd);
+    a.mean[seg] = T(m);
+    a.rstd[seg] = T(rstd);
   }
 }
 
-// dx = rstd * (dn - mean(dn) - xhat * mean(dn * xhat)), dn = dout * scale * g (mean(dn) := 0 for rms).
+// dx = rstd * (dn - mean(dn) - xhat * mean(dn * xhat)), dn = dout * scale * g (mean(dn) := 0 for
+// rms and l2; under l2 the "means" are sums: rstd = (sum x^2 + eps)^-1/2).
 template <class T>
-__global__ void norm_backward_dinp_kernel(NormBackwardArgs<T> a) {
+__global__ void norm_backward_dinp_kernel(NormBackwardArgs<T> a, int G) {
   __shared__ float sh[32];
-  const int n = blockIdx.x, C = a.C;
+  const int seg = blockIdx.x;
+  const int c0 = (seg % (a.C / G)) * G;
   const bool layernorm = a.fn == NormFunction::LayerNorm;
-  const T* x = a.inp + size_t(n) * C;
-  const T* dy = a.dout + size_t(n) * C;
-  T* dx = a.dinp + size_t(n) * C;
-  // Under rmsnorm the mean is 0 by contract; do not trust the buffer's contents.
-  const float m = layernorm ? float(a.mean[n]) : 0.f;
-  const float s = float(a.rstd[n]), scale = float(a.scale);
+  const T* x = a.inp + size_t(seg) * G;
+  const T* dy = a.dout + size_t(seg) * G;
+  T* dx = a.dinp + size_t(seg) * G;
+  // Under rmsnorm and l2 the mean is 0 by contract; do not trust the buffer's contents.
+  const float m = layernorm ? float(a.mean[seg]) : 0.f;
+  const float s = float(a.rstd[seg]), scale = float(a.scale);
   float sum_dn = 0.f, sum_dn_xhat = 0.f;
-  for (int c = threadIdx.x; c < C; c += blockDim.x) {
-    const float dn = float(dy[c]) * scale * float(a.weight[c]);
+  for (int c = threadIdx.x; c < G; c += blockDim.x) {
+    const float dn = float(dy[c]) * scale * (a.weight ? float(a.weight[c0 + c]) : 1.f);
     sum_dn += dn;
     sum_dn_xhat += dn * (float(x[c]) - m) * s;
   }
-  const float mean_dn = layernorm ? block_sum(sum_dn, sh) / C : 0.f;
-  const float mean_dn_xhat = block_sum(sum_dn_xhat, sh) / C;
-  for (int c = threadIdx.x; c < C; c += blockDim.x) {
+  const float mean_dn = layernorm ? block_sum(sum_dn, sh) / G : 0.f;
+  const float mean_dn_xhat = block_sum(sum_dn_xhat, sh) / stat_divisor(a.fn, G);
+  for (int c = threadIdx.x; c < G; c += blockDim.x) {
     const float xhat = (float(x[c]) - m) * s;
-    const float g = s * (float(dy[c]) * scale * float(a.weight[c]) - mean_dn - xhat * mean_dn_xhat);
+    const float dn = float(dy[c]) * scale * (a.weight ? float(a.weight[c0 + c]) : 1.f);
+    const float g = s * (dn - mean_dn - xhat * mean_dn_xhat);
     dx[c] = a.accumulate ? T(float(dx[c]) + g) : T(g);
   }
 }
 
 // Gradient pass 1: block (tile, chunk) sums rows [chunk * rows_per_chunk, ...) of kColTile columns.
 // Thread (tx, ty) takes rows ty, ty + kRowLanes, ... in order; ty == 0 then adds the lanes in order.
+// part_w / part_b null: that gradient is not wanted.
 template <class T>
-__global__ void norm_param_partial_kernel(NormBackwardArgs<T> a, int rows_per_chunk, bool want_bias,
-                                          float* part_w, float* part_b) {
+__global__ void norm_param_partial_kernel(NormBackwardArgs<T> a, int G, int rows_per_chunk, float* part_w,
+                                          float* part_b) {
   __shared__ float sw[kRowLanes][kColTile];
   __shared__ float sb[kRowLanes][kColTile];
   const int c = blockIdx.x * kColTile + threadIdx.x;
@@ -85,14 +101,16 @@ __global__ void norm_param_partial_kernel(NormBackwardArgs<T> a, int rows_per_ch
   const int r0 = chunk * rows_per_chunk;
   const int r1 = min(a.N, r0 + rows_per_chunk);
   const bool layernorm = a.fn == NormFunction::LayerNorm;
+  const int groups = a.C / G;
   const float scale = float(a.scale);
   float gw = 0.f, gb = 0.f;
   if (c < a.C) {
     for (int n = r0 + threadIdx.y; n < r1; n += kRowLanes) {
       const size_t i = size_t(n) * a.C + c;
-      const float m = layernorm ? float(a.mean[n]) : 0.f;
+      const size_t seg = size_t(n) * groups + c / G;
+      const float m = layernorm ? float(a.mean[seg]) : 0.f;
       const float dys = float(a.dout[i]) * scale;
-      gw += dys * (float(a.inp[i]) - m) * float(a.rstd[n]);
+      gw += dys * (float(a.inp[i]) - m) * float(a.rstd[seg]);
       gb += dys;
     }
   }
@@ -105,8 +123,8 @@ __global__ void norm_param_partial_kernel(NormBackwardArgs<T> a, int rows_per_ch
       tw += sw[l][threadIdx.x];
       tb += sb[l][threadIdx.x];
     }
-    part_w[size_t(chunk) * a.C + c] = tw;
-    if (want_bias) part_b[size_t(chunk) * a.C + c] = tb;
+    if (part_w) part_w[size_t(chunk) * a.C + c] = tw;
+    if (part_b) part_b[size_t(chunk) * a.C + c] = tb;
   }
 }
 
@@ -120,41 +138,54 @@ __global__ void norm_param_final_kernel(const float* part, int nchunks, int C, T
   dst[c] = T(float(dst[c]) + t);
 }
 
-int ceil_div(int a, int b) { return (a + b - 1) / b; }
+// The statistics' group size G (C when group is 0); refuses what the kernels cannot do.
+int group_size(NormFunction fn, int C, int group) {
+  if (fn == NormFunction::DyT) throw_internal(__FILE__, __LINE__, "the dyt norm has no CUDA kernel yet");
+  if (group < 0 || (group > 0 && C % group != 0))
+    throw_internal(__FILE__, __LINE__, "norm: group must be 0 or divide C");
+  return group > 0 ? group : C;
+}
 
 }  // namespace
 
 template <class T>
 void norm_forward(const NormForwardArgs<T>& a) {
-  if (a.fn == NormFunction::DyT) throw_internal(__FILE__, __LINE__, "the dyt norm has no CUDA kernel yet");
+  const int G = group_size(a.fn, a.C, a.group);
   if (a.N <= 0 || a.C <= 0) return;
-  norm_forward_kernel<T><<<a.N, kRowThreads>>>(a);
+  const unsigned segments = unsigned(size_t(a.N) * (a.C / G));
+  norm_forward_kernel<T><<<segments, segment_threads(G)>>>(a, G);
   NG_CUDA_LAUNCHED();
 }
 
 template <class T>
 void norm_backward(const NormBackwardArgs<T>& a) {
-  if (a.fn == NormFunction::DyT) throw_internal(__FILE__, __LINE__, "the dyt norm has no CUDA kernel yet");
+  const int G = group_size(a.fn, a.C, a.group);
   if (a.N <= 0 || a.C <= 0) return;
-  norm_backward_dinp_kernel<T><<<a.N, kRowThreads>>>(a);
+  const unsigned segments = unsigned(size_t(a.N) * (a.C / G));
+  norm_backward_dinp_kernel<T><<<segments, segment_threads(G)>>>(a, G);
   NG_CUDA_LAUNCHED();
 
+  const bool want_w = a.weight != nullptr && a.dweight != nullptr;  // null weight: gain 1, no gradient
   const bool want_bias = a.fn == NormFunction::LayerNorm && a.dbias != nullptr;
+  if (!want_w && !want_bias) return;
   // The partition depends on N alone (never on the device), which keeps the sums reproducible.
   const int nchunks = std::min(a.N, kMaxChunks);
   const int rows_per_chunk = ceil_div(a.N, nchunks);  // trailing chunks may be empty: they write 0
   const size_t part_elems = size_t(nchunks) * a.C;
   float* part = nullptr;
   // Stream-ordered scratch: no device-wide sync, unlike cudaMalloc/cudaFree.
-  NG_CUDA(cudaMallocAsync(reinterpret_cast<void**>(&part), part_elems * (want_bias ? 2 : 1) * sizeof(float), 0));
-  float* part_w = part;
-  float* part_b = want_bias ? part + part_elems : nullptr;
+  NG_CUDA(cudaMallocAsync(reinterpret_cast<void**>(&part), part_elems * (int(want_w) + int(want_bias)) * sizeof(float),
+                          0));
+  float* part_w = want_w ? part : nullptr;
+  float* part_b = want_bias ? part + (want_w ? part_elems : 0) : nullptr;
   const dim3 grid(ceil_div(a.C, kColTile), nchunks);
   const dim3 block(kColTile, kRowLanes);
-  norm_param_partial_kernel<T><<<grid, block>>>(a, rows_per_chunk, want_bias, part_w, part_b);
+  norm_param_partial_kernel<T><<<grid, block>>>(a, G, rows_per_chunk, part_w, part_b);
   NG_CUDA_LAUNCHED();
-  norm_param_final_kernel<T><<<ceil_div(a.C, 256), 256>>>(part_w, nchunks, a.C, a.dweight);
-  NG_CUDA_LAUNCHED();
+  if (want_w) {
+    norm_param_final_kernel<T><<<ceil_div(a.C, 256), 256>>>(part_w, nchunks, a.C, a.dweight);
+    NG_CUDA_LAUNCHED();
+  }
   if (want_bias) {
     norm_param_final_kernel<T><<<ceil_div(a.C, 256), 256>>>(part_b, nchunks, a.C, a.dbias);
     NG_CUDA_LAUNCHED();

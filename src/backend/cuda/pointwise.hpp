@@ -23,4 +23,26 @@ void residual(const ResidualArgs<T>& a);
 template <class T>
 void scale(const ScaleArgs<T>& a);
 
+// out (N,H) = silu(gate) * up, inp (N,2H) = [gate | up] per row.
+template <class T>
+void swiglu_forward(const SwigluForwardArgs<T>& a);
+
+// dinp (N,2H) overwritten: [dout * up * silu'(gate) | dout * silu(gate)].
+template <class T>
+void swiglu_backward(const SwigluBackwardArgs<T>& a);
+
+// out[n,c] = k * s[c] * x[n,c]; out must not alias x (per the contract; this kernel would cope).
+template <class T>
+void scale_columns_forward(const ScaleColumnsForwardArgs<T>& a);
+
+// ds[c] += k * sum_n dout x (fixed-order column sums, no atomics; skipped when ds is null), then
+// dx = (accumulate ? dx : 0) + k s dout. ds is summed first, so dx may alias dout.
+template <class T>
+void scale_columns_backward(const ScaleColumnsBackwardArgs<T>& a);
+
+// dst[r*ld_dst + c] = (accumulate ? dst : 0) + src[r*ld_src + c], c < width: cudaMemcpy2DAsync
+// when overwriting, a kernel when accumulating. Elements of dst beyond width are left alone.
+template <class T>
+void copy2d(const Copy2dArgs<T>& a);
+
 }  // namespace ng::cuda
