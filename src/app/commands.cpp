@@ -85,9 +85,10 @@ void run_info(const std::string& config_path, const std::vector<std::string>& ov
   const ModelDims& d = spec.dims;
   const int B = cfg.train.batch_size, T = cfg.model.seq_len;
   std::printf("resolved config (%s):\n%s\n\n", config_path.c_str(), config_to_json(cfg).dump(2).c_str());
-  std::printf("model: strategy %s, norm %s, init %s; L %d, heads %d, d_model %d, V %d (padded %d), context %d\n\n",
+  std::printf("model: strategy %s, norm %s, init %s; L %d, heads %d, d_model %d, V %d (padded %d), context %d\n",
               spec.plan.strategy.c_str(), norm_function_name(spec.plan.function), spec.plan.init.c_str(), d.L, d.NH,
               d.C, d.V, d.Vp, d.maxT);
+  std::printf("blocks: %s\n\n", describe_blocks(d).c_str());
   std::printf("%-12s %-18s %12s\n", "tensor", "shape", "parameters");
   for (const auto& t : table.tensors()) {
     std::string shape;

@@ -16,6 +16,7 @@ namespace {
 constexpr int kHeaderInts = 256;
 constexpr size_t kHeaderBytes = kHeaderInts * sizeof(int32_t);
 constexpr int kNameSlot = 16, kNameBytes = 128;
+constexpr int kNormJsonSlot = 56, kNormJsonBytes = (kHeaderInts - kNormJsonSlot) * 4;
 
 uint16_t to_bf16(float f) {
   uint32_t u;
@@ -50,14 +51,14 @@ bool same_arch(const ModelDims& a, const ModelDims& b) {
          (!a.arch.rope || float(a.arch.rope_theta) == float(b.arch.rope_theta));
 }
 
-std::string describe_arch(const ModelDims& d) {
+}  // namespace
+
+std::string describe_blocks(const ModelDims& d) {
   const BlockArch& a = d.arch;
   const char* qk[] = {"none", "head", "full"};
   return fmt::format("pos {}, mlp {} (hidden {}), bias {}, qk_norm {}, tie_embeddings {}", a.rope ? "rope" : "learned",
                      a.swiglu ? "swiglu" : "gelu", d.H(), a.bias, qk[int(a.qk_norm)], a.tied);
 }
-
-}  // namespace
 
 bool is_plain_gpt2(const ModelPlan& plan, const ModelDims& dims) {
   return plan.strategy == "pre" && plan.function == NormFunction::LayerNorm && !plan.embed_norm.active() &&
@@ -106,6 +107,9 @@ ModelFileInfo read_model_info(const std::string& path) {
       std::memcpy(&theta, &h[48], 4);
       NG_REQUIRE(!a.rope || (std::isfinite(theta) && theta > 0), "{}: header has an invalid RoPE theta", path);
       a.rope_theta = a.rope ? theta : 10000.0;
+      char js[kNormJsonBytes + 1] = {};
+      std::memcpy(js, &h[kNormJsonSlot], kNormJsonBytes);
+      info.norm_json = js;
     }
   }
   const size_t bytes = info.version == kModelVersionFp32 ? 4 : 2;
@@ -125,7 +129,7 @@ void load_model_file(const std::string& path, const ParamTable& table, const Mod
              "(L {}, NH {}, C {}, V {}, Vp {}, maxT {})",
              path, f.L, f.NH, f.C, f.V, f.Vp, f.maxT, d.L, d.NH, d.C, d.V, d.Vp, d.maxT);
   NG_REQUIRE(same_arch(f, d), "{}: model file's block options ({}) differ from the config's ({})", path,
-             describe_arch(f), describe_arch(d));
+             describe_blocks(f), describe_blocks(d));
   size_t n_load = table.gpt2_total();
   if (info.has_strategy) {
     NG_REQUIRE(info.strategy == plan.strategy, "{}: checkpoint was trained with norm.strategy '{}', config asks for '{}'",
@@ -186,6 +190,8 @@ void write_model_file(const std::string& path, const ParamTable& table, const Mo
     h[15] = d.H();
     const float theta = float(d.arch.rope_theta);
     std::memcpy(&h[48], &theta, 4);
+    if (plan.norm_json.size() < size_t(kNormJsonBytes))
+      std::memcpy(&h[kNormJsonSlot], plan.norm_json.data(), plan.norm_json.size());
     h[10] = plan.function == NormFunction::DyT ? 2 : plan.function == NormFunction::RMSNorm ? 1 : 0;
     h[11] = plan.embed_norm.active();
     h[12] = plan.final_norm.active();

@@ -14,6 +14,8 @@
 //        (0 none, 1 head, 2 full), bit 5 untied head      [15] MLP hidden width H
 //   [16..47] strategy name, ASCII, NUL-padded (128 bytes)
 //   [48] RoPE theta, float32 bits
+//   [56..255] the norm section the model was built with, JSON, NUL-padded (800 bytes; omitted
+//        when longer): what a file alone needs to rebuild the plan (sample, eval)
 #pragma once
 
 #include <string>
@@ -38,6 +40,7 @@ struct ModelFileInfo {
   bool embed_norm = false;
   bool final_norm = true;
   size_t extra_elements = 0;
+  std::string norm_json;  // empty: not recorded (llm.c files, older normgpt files)
 };
 
 // Reads and checks the header (magic, version, dims, file length). UserError naming the file.
@@ -53,6 +56,10 @@ void load_model_file(const std::string& path, const ParamTable& table, const Mod
 template <class T>
 void write_model_file(const std::string& path, const ParamTable& table, const ModelPlan& plan, const T* params,
                       int version = kModelVersionFp32);
+
+// "pos rope, mlp swiglu (hidden 192), bias false, qk_norm head, tie_embeddings false": the block
+// options, for logs and error messages.
+std::string describe_blocks(const ModelDims& d);
 
 // True when `plan` on `dims` is llm.c's GPT-2 (so no extension is written).
 bool is_plain_gpt2(const ModelPlan& plan, const ModelDims& dims);

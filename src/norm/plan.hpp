@@ -135,6 +135,9 @@ struct ModelPlan {
   ConstraintMode constraint = ConstraintMode::None;  // after every optimizer step and at init
   std::vector<MatrixConstraint> constrained;
   std::string init;  // resolved init preset: gpt2 | plain | deepnorm
+  // The norm section this plan was compiled from (JSON), recorded in model files so that a file
+  // alone rebuilds the same plan (nGPT's alpha_init, GeoNorm's decay, ... are not in the shapes).
+  std::string norm_json;
 };
 
 struct NormConfig;

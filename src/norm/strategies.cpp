@@ -4,6 +4,8 @@
 #include <functional>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "config/config.hpp"
 #include "core/errors.hpp"
 #include "norm/angpt_factors.hpp"
@@ -329,6 +331,9 @@ ModelPlan make_plan(const NormConfig& cfg, const ModelDims& dims, const std::str
              "norm.embed_norm/final_norm: norm.strategy {} has no norm layers; leave them unset", plan.strategy);
   plan.eps = float(cfg.eps);
   plan.init = init_preset == "auto" ? s.init : init_preset;
+  Config recorded;
+  recorded.norm = cfg;
+  plan.norm_json = config_to_json(recorded)["norm"].dump();
   plan.extra_norms = s.extra_norms;
   plan.extra_vectors = s.extra_vectors;
   for (int l = 0; l < dims.L; ++l) plan.blocks.push_back(s.block(l, dims.L));

@@ -1,5 +1,7 @@
 #include "train/model_setup.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "core/errors.hpp"
 #include "model/constraints.hpp"
 #include "model/model_file.hpp"
@@ -88,7 +90,15 @@ void initialize_model(GPT<T>& model, const Config& cfg) {
 ModelSpec model_spec_from_file(const std::string& path) {
   const ModelFileInfo info = read_model_info(path);
   NormConfig nc;
-  if (info.has_strategy) {
+  if (!info.norm_json.empty()) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(info.norm_json);
+    } catch (const nlohmann::json::exception&) {
+      fail_user("{}: the norm section recorded in the header is not valid JSON", path);
+    }
+    nc = config_from_json(nlohmann::json{{"norm", j}}, path + " (recorded norm section)").norm;
+  } else if (info.has_strategy) {
     nc.strategy = info.strategy;
     // dyt is a strategy that sets its own norm function; norm.function only names layernorm/rmsnorm
     nc.function = info.function == NormFunction::DyT ? "layernorm" : norm_function_name(info.function);

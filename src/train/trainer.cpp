@@ -213,6 +213,7 @@ void Trainer::prepare() {
   log_->info("model: {} ({}), {} layers, {} heads, d_model {}, vocab {} (padded {}), context {}; {:.2f}M parameters",
              spec_.plan.strategy, norm_function_name(spec_.plan.function), spec_.dims.L, spec_.dims.NH, spec_.dims.C,
              spec_.dims.V, spec_.dims.Vp, spec_.dims.maxT, n / 1e6);
+  if (!spec_.dims.arch.is_gpt2(spec_.dims.C)) log_->info("blocks: {}", describe_blocks(spec_.dims));
   log_->info("train: {} steps x {} tokens (B {} x T {} x grad_accum {} x {} rank(s)); data {} tokens; "
              "{:.1f} MFLOP/token (6N + 12LTd)",
              cfg_.train.steps, tokens_per_step_, B, T, cfg_.train.grad_accum, comm_->world(),

@@ -8,6 +8,7 @@
 #include "core/errors.hpp"
 #include "model/model_file.hpp"
 #include "train/checkpoint.hpp"
+#include "train/model_setup.hpp"
 
 using namespace ng;
 using namespace ng::test;
@@ -103,6 +104,7 @@ TEST(ModelFile, BlockOptionsAreRecordedAndEnforced) {
   d.arch.tied = false;
   NormConfig nc;
   nc.strategy = "ngpt";
+  nc.ngpt.alpha_init = 0.2;  // not in the shapes: the recorded norm section carries it
   const ModelPlan plan = make_plan(nc, d, "auto");
   ParamTable table(d, plan);
   EXPECT_EQ(table.get("wpe").numel, 0u);
@@ -118,6 +120,10 @@ TEST(ModelFile, BlockOptionsAreRecordedAndEnforced) {
   EXPECT_TRUE(back.dims.arch.rope && back.dims.arch.swiglu && !back.dims.arch.bias && !back.dims.arch.tied);
   EXPECT_EQ(back.dims.arch.hidden, 40);
   EXPECT_EQ(back.dims.arch.rope_theta, 500000.0);
+  const ModelSpec alone = model_spec_from_file(dir / "m.bin");  // what sample/eval rebuild
+  EXPECT_EQ(alone.plan.strategy, "ngpt");
+  EXPECT_DOUBLE_EQ(alone.plan.blocks[1].mlp.lerp.alpha_scale, 0.2 * 4.0);  // alpha_init sqrt(C)
+  EXPECT_TRUE(alone.dims.arch.swiglu && alone.dims.arch.hidden == 40);
   std::vector<float> q(table.total());
   load_model_file(dir / "m.bin", table, plan, q.data());
   EXPECT_EQ(p, q);
