@@ -1,8 +1,8 @@
 // libFuzzer target: llm.c model files (src/model/model_file.hpp).
 //
 // Input: the bytes of a model file. read_model_info runs on it; when it accepts the header, the
-// harness builds the ParamTable and plan the header describes (strategy, function and norms from
-// the normgpt extension, plain GPT-2 otherwise) and runs load_model_file, then writes the loaded
+// harness builds the ParamTable and plan the header describes (block options, strategy and the
+// recorded norm section from the normgpt extension, plain GPT-2 otherwise) and runs load_model_file, then writes the loaded
 // parameters back with write_model_file and loads them again.
 // Expected: success or ng::UserError. Oracles beyond the sanitizers: any other exception; a
 // header accepted although its dimensions, computed without overflow, do not match the file's
@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
 #include "core/errors.hpp"
@@ -27,10 +29,17 @@ namespace {
 using u128 = unsigned __int128;
 constexpr u128 kMaxElements = u128(1) << 24;  // the harness's own cap, checked before allocating
 
-// Elements of the 16 GPT-2 tensors, exactly (no overflow: every dim < 2^31).
+// Elements of the 16 GPT-2 tensors under the header's block options (docs/blocks.md), exactly (no
+// overflow: every dim < 2^31), written out tensor by tensor as the oracle.
 u128 gpt2_elements(const ng::ModelDims& d) {
-  const u128 C = u128(d.C), L = u128(d.L);
-  return u128(d.Vp) * C + u128(d.maxT) * C + L * (12 * C * C + 13 * C) + 2 * C;
+  const ng::BlockArch& a = d.arch;
+  const u128 C = u128(d.C), L = u128(d.L), H = a.hidden > 0 ? u128(a.hidden) : 4 * C;
+  const u128 F = a.swiglu ? 2 * H : H, bias = a.bias ? 1 : 0;
+  const u128 wte = u128(d.Vp) * C, wpe = a.rope ? 0 : u128(d.maxT) * C;
+  const u128 norms = 4 * C;                                   // ln1w, ln1b, ln2w, ln2b
+  const u128 attn = 3 * C * C + bias * 3 * C + C * C + bias * C;  // qkvw, qkvb, attprojw, attprojb
+  const u128 mlp = F * C + bias * F + C * H + bias * C;       // fcw, fcb, fcprojw, fcprojb
+  return wte + wpe + L * (norms + attn + mlp) + 2 * C;
 }
 
 template <class T>
@@ -74,8 +83,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (elements > kMaxElements) return 0;
 
   try {
+    // the plan as sample/eval build it (train/model_setup.cpp: model_spec_from_file)
     ng::NormConfig cfg;
-    if (info.has_strategy) {
+    if (!info.norm_json.empty()) {
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(info.norm_json);
+      } catch (const nlohmann::json::exception&) {
+        return 0;  // normgpt rejects it with a UserError; nothing more to exercise
+      }
+      cfg = ng::config_from_json(nlohmann::json{{"norm", j}}, path).norm;
+    } else if (info.has_strategy) {
       cfg.strategy = info.strategy;
       cfg.function = info.function == ng::NormFunction::RMSNorm ? "rmsnorm" : "layernorm";
       cfg.embed_norm = info.embed_norm;

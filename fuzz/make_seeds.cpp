@@ -78,6 +78,23 @@ int main(int argc, char** argv) {
     ng::init_params(table, plan.init, 1337, params.data());
     ng::write_model_file((out / "model_file" / s.name).string(), table, plan, params.data(), s.version);
   }
+  // block options (docs/blocks.md): an nGPT model with RoPE, SwiGLU, no biases and an untied head,
+  // whose header carries the block options and the norm section (extension version 2)
+  {
+    ng::ModelDims a = d;
+    a.arch.rope = true;
+    a.arch.swiglu = true;
+    a.arch.hidden = 8;
+    a.arch.bias = false;
+    a.arch.tied = false;
+    ng::NormConfig cfg;
+    cfg.strategy = "ngpt";
+    const ng::ModelPlan plan = ng::make_plan(cfg, a, "auto");
+    const ng::ParamTable table(a, plan);
+    std::vector<float> params(table.total());
+    ng::init_params(table, plan.init, 1337, params.data());
+    ng::write_model_file((out / "model_file" / "ngpt_llama_fp32").string(), table, plan, params.data());
+  }
   fs::remove_all(tmp);
   return 0;
 }

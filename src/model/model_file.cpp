@@ -37,7 +37,9 @@ float from_bf16(uint16_t b) {
 // size_t could match a short file (found by fuzz/fuzz_model_file.cpp).
 using u128 = unsigned __int128;
 u128 gpt2_elements(const ModelDims& d) {
-  const u128 C = u128(d.C), L = u128(d.L), H = u128(d.H()), F = u128(d.fc_rows()), b = d.arch.bias ? 1 : 0;
+  // H in 128 bits too: a hostile header's C makes 4C overflow an int
+  const u128 C = u128(d.C), L = u128(d.L), H = d.arch.hidden > 0 ? u128(d.arch.hidden) : 4 * C;
+  const u128 F = d.arch.swiglu ? 2 * H : H, b = d.arch.bias ? 1 : 0;
   const u128 per_layer = 4 * C + 3 * C * C + C * C + F * C + C * H + b * (3 * C + C + F + C);
   return u128(d.Vp) * C + u128(d.pos_rows()) * C + L * per_layer + 2 * C;
 }
