@@ -23,6 +23,17 @@ double mean_of(const T* x, size_t n) {
   return s / double(n);
 }
 
+// Mean effective residual step |a| of a Lerp combine (nGPT, anGPT) in layer l: the learned
+// per-channel vector times its reparameterization constant.
+template <class T>
+double mean_step(const GPT<T>& model, const LerpPlan& lp, int l) {
+  const ParamTensor& t = model.table().get(lp.alpha);
+  const size_t per = t.numel / size_t(model.dims().L), off = t.offset + size_t(l) * per;
+  double s = 0;
+  for (size_t k = off; k < off + per; ++k) s += std::abs(lp.alpha_scale * double(model.params[k]));
+  return s / double(per);
+}
+
 }  // namespace
 
 template <class T>
@@ -62,6 +73,8 @@ nlohmann::json layer_stats(const GPT<T>& model, const std::vector<T>& before, do
       row["angle_mlp"] = mean_of(a.mlp.angle, N);
       row["clamped_mlp"] = mean_of(a.mlp.clamped, N);
     }
+    if (p.attn.combine == Combine::Lerp) row["step_attn"] = mean_step(model, p.attn.lerp, l);
+    if (p.mlp.combine == Combine::Lerp) row["step_mlp"] = mean_step(model, p.mlp.lerp, l);
     layers.push_back(row);
   }
   return {{"step", step}, {"layers", layers}};

@@ -46,6 +46,9 @@ TEST_P(StrategyTraining, LossIsFiniteAndDecreases) {
       for (const char* k : {"resid_rms_attn", "resid_rms", "max_abs_attn", "max_abs", "grad_norm", "update_ratio"})
         EXPECT_TRUE(l[k].is_number() && std::isfinite(l[k].get<double>())) << s << " " << k;
       EXPECT_EQ(l.contains("angle_attn"), s == "geonorm");
+      EXPECT_EQ(l.contains("step_mlp"), s == "ngpt" || s == "angpt");
+      if (l.contains("step_mlp"))  // starts at norm.ngpt.alpha_init (0.05) and moves with training
+        EXPECT_TRUE(l["step_mlp"].get<double>() > 0.0 && l["step_mlp"].get<double>() < 1.0) << s;
     }
   }
   std::printf("[train %s] train loss %.3f -> %.3f, val %.4f\n", s.c_str(), first, last,
