@@ -3,6 +3,7 @@ CPU with the real binary (runs, skip on re-run, resume of an interrupted run, fa
 runs recorded, Ctrl-C)."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -310,10 +311,11 @@ def test_standard_studies_expand(path):
     names = [r.name for r in sw.runs]
     assert len(names) == len(set(names)) > 1
     assert sw.spec.get("description")
-    n = len(sw.spec.get("seeds", [None]))
-    for vals in sw.spec.get("grid", {}).values():
-        n *= len(vals)
-    assert len(names) == n
+    # the grid's product plus the explicit runs (one run when there are neither), once per seed
+    grid = sw.spec.get("grid")
+    configs = math.prod(len(v) for v in grid.values()) if grid else 0
+    configs += len(sw.spec.get("runs", []))
+    assert len(names) == max(configs, 1) * len(sw.spec.get("seeds", [None]))
 
 
 @needs_binary
