@@ -15,8 +15,6 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "config/config.hpp"
 #include "core/errors.hpp"
 #include "fuzz_util.hpp"
@@ -84,22 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   try {
     // the plan as sample/eval build it (train/model_setup.cpp: model_spec_from_file)
-    ng::NormConfig cfg;
-    if (!info.norm_json.empty()) {
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(info.norm_json);
-      } catch (const nlohmann::json::exception&) {
-        return 0;  // normgpt rejects it with a UserError; nothing more to exercise
-      }
-      cfg = ng::config_from_json(nlohmann::json{{"norm", j}}, path).norm;
-    } else if (info.has_strategy) {
-      cfg.strategy = info.strategy;
-      cfg.function = info.function == ng::NormFunction::RMSNorm ? "rmsnorm" : "layernorm";
-      cfg.embed_norm = info.embed_norm;
-      cfg.final_norm = info.final_norm;
-    }
-    const ng::ModelPlan plan = ng::make_plan(cfg, d, "auto");
+    const ng::ModelPlan plan = ng::make_plan(ng::norm_config_of(info, path), d, "auto");
     const ng::ParamTable table(d, plan);
     if (table.gpt2_total() != size_t(gpt2_elements(d))) ng_fuzz::finding("ParamTable disagrees with the header");
     if (size > 0 && (data[size - 1] & 1)) load_and_round_trip<double>(path, info, table, plan);

@@ -8,6 +8,9 @@ namespace ng {
 
 enum class QkNorm { None, Head, Full };
 
+// The model.qk_norm value of each (config, logs, messages).
+inline const char* qk_norm_name(QkNorm q) { return q == QkNorm::Head ? "head" : q == QkNorm::Full ? "full" : "none"; }
+
 // The block options of docs/blocks.md (model.pos, model.mlp, model.bias, model.qk_norm,
 // model.tie_embeddings). The defaults are llm.c's GPT-2.
 struct BlockArch {

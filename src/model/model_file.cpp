@@ -8,6 +8,9 @@
 #include "core/binary_io.hpp"
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
+#include "config/config.hpp"
 #include "core/errors.hpp"
 
 namespace ng {
@@ -57,9 +60,29 @@ bool same_arch(const ModelDims& a, const ModelDims& b) {
 
 std::string describe_blocks(const ModelDims& d) {
   const BlockArch& a = d.arch;
-  const char* qk[] = {"none", "head", "full"};
   return fmt::format("pos {}, mlp {} (hidden {}), bias {}, qk_norm {}, tie_embeddings {}", a.rope ? "rope" : "learned",
-                     a.swiglu ? "swiglu" : "gelu", d.H(), a.bias, qk[int(a.qk_norm)], a.tied);
+                     a.swiglu ? "swiglu" : "gelu", d.H(), a.bias, qk_norm_name(a.qk_norm), a.tied);
+}
+
+NormConfig norm_config_of(const ModelFileInfo& info, const std::string& path) {
+  NormConfig nc;
+  if (!info.norm_json.empty()) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(info.norm_json);
+    } catch (const nlohmann::json::exception&) {
+      fail_user("{}: the norm section recorded in the header is not valid JSON", path);
+    }
+    return config_from_json(nlohmann::json{{"norm", j}}, path + " (recorded norm section)").norm;
+  }
+  if (info.has_strategy) {
+    nc.strategy = info.strategy;
+    // dyt is a strategy that sets its own norm function; norm.function only names layernorm/rmsnorm
+    nc.function = info.function == NormFunction::DyT ? "layernorm" : norm_function_name(info.function);
+    nc.embed_norm = info.embed_norm;
+    nc.final_norm = info.final_norm;
+  }
+  return nc;
 }
 
 bool is_plain_gpt2(const ModelPlan& plan, const ModelDims& dims) {

@@ -61,6 +61,11 @@ void write_model_file(const std::string& path, const ParamTable& table, const Mo
 // options, for logs and error messages.
 std::string describe_blocks(const ModelDims& d);
 
+// The norm section a file was built with: the recorded JSON, else what the header's strategy fields
+// say (older normgpt files), else GPT-2's defaults (llm.c files). UserError for a bad record.
+struct NormConfig;
+NormConfig norm_config_of(const ModelFileInfo& info, const std::string& path);
+
 // True when `plan` on `dims` is llm.c's GPT-2 (so no extension is written).
 bool is_plain_gpt2(const ModelPlan& plan, const ModelDims& dims);
 

@@ -159,13 +159,12 @@ Strategy geonorm(const GeoNormConfig& g) {
     s.geo = {a, b, decay(l, L), g.clamp};
     return s;
   };
-  Strategy s = make_strategy(true, true, "gpt2", {},
+  return make_strategy(true, true, "gpt2", {},
              {{"geoa1", 1.0f, g.learn_angle, true, 1}, {"geob1", 0.0f, g.learn_angle, true, 1},
               {"geoa2", 1.0f, g.learn_angle, true, 1}, {"geob2", 0.0f, g.learn_angle, true, 1}},
              [=](int l, int L) {
                return block_of(sublayer("ln1", "geoa1", "geob1", l, L), sublayer("ln2", "geoa2", "geob2", l, L));
              });
-  return s;
 }
 
 // DyT: Pre-LN placement with every norm a Dynamic Tanh (the scalars alpha are added in make_plan,

@@ -1,7 +1,5 @@
 #include "train/model_setup.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include "core/errors.hpp"
 #include "model/constraints.hpp"
 #include "model/model_file.hpp"
@@ -9,22 +7,14 @@
 namespace ng {
 namespace {
 
-void adopt(int& cfg_value, int default_value, int file_value, const char* key, const std::string& path) {
-  NG_REQUIRE(cfg_value == default_value || cfg_value == file_value,
-             "model.{} is {} but model.init_from {} has {} (leave the key out or make them agree)", key, cfg_value,
-             path, file_value);
-  cfg_value = file_value;
-}
-
+// A model key the config may leave at its default or repeat; the file's value wins.
 template <class V>
-void adopt_option(V& cfg_value, const V& default_value, const V& file_value, const char* key, const std::string& path) {
+void adopt(V& cfg_value, const V& default_value, const V& file_value, const char* key, const std::string& path) {
   NG_REQUIRE(cfg_value == default_value || cfg_value == file_value,
              "model.{} is {} but model.init_from {} has {} (leave the key out or make them agree)", key, cfg_value,
              path, file_value);
   cfg_value = file_value;
 }
-
-const char* qk_name(QkNorm q) { return q == QkNorm::Head ? "head" : q == QkNorm::Full ? "full" : "none"; }
 
 }  // namespace
 
@@ -54,13 +44,13 @@ ModelSpec resolve_model(const Config& cfg) {
     NG_REQUIRE(m.seq_len <= m.max_seq_len, "model.seq_len ({}) exceeds the context length {} of {}", m.seq_len,
                m.max_seq_len, m.init_from);
     const BlockArch& fa = info.dims.arch;
-    adopt_option(m.pos, def.pos, std::string(fa.rope ? "rope" : "learned"), "pos", m.init_from);
-    adopt_option(m.mlp, def.mlp, std::string(fa.swiglu ? "swiglu" : "gelu"), "mlp", m.init_from);
-    adopt_option(m.mlp_hidden, def.mlp_hidden, fa.hidden > 0 ? fa.hidden : 4 * info.dims.C, "mlp_hidden", m.init_from);
-    adopt_option(m.bias, def.bias, fa.bias, "bias", m.init_from);
-    adopt_option(m.qk_norm, def.qk_norm, std::string(qk_name(fa.qk_norm)), "qk_norm", m.init_from);
-    adopt_option(m.tie_embeddings, def.tie_embeddings, fa.tied, "tie_embeddings", m.init_from);
-    if (fa.rope) adopt_option(m.rope_theta, def.rope_theta, fa.rope_theta, "rope_theta", m.init_from);
+    adopt(m.pos, def.pos, std::string(fa.rope ? "rope" : "learned"), "pos", m.init_from);
+    adopt(m.mlp, def.mlp, std::string(fa.swiglu ? "swiglu" : "gelu"), "mlp", m.init_from);
+    adopt(m.mlp_hidden, def.mlp_hidden, fa.hidden > 0 ? fa.hidden : 4 * info.dims.C, "mlp_hidden", m.init_from);
+    adopt(m.bias, def.bias, fa.bias, "bias", m.init_from);
+    adopt(m.qk_norm, def.qk_norm, std::string(qk_norm_name(fa.qk_norm)), "qk_norm", m.init_from);
+    adopt(m.tie_embeddings, def.tie_embeddings, fa.tied, "tie_embeddings", m.init_from);
+    if (fa.rope) adopt(m.rope_theta, def.rope_theta, fa.rope_theta, "rope_theta", m.init_from);
   }
   ModelSpec s;
   s.dims.L = m.n_layer;
@@ -89,23 +79,7 @@ void initialize_model(GPT<T>& model, const Config& cfg) {
 
 ModelSpec model_spec_from_file(const std::string& path) {
   const ModelFileInfo info = read_model_info(path);
-  NormConfig nc;
-  if (!info.norm_json.empty()) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(info.norm_json);
-    } catch (const nlohmann::json::exception&) {
-      fail_user("{}: the norm section recorded in the header is not valid JSON", path);
-    }
-    nc = config_from_json(nlohmann::json{{"norm", j}}, path + " (recorded norm section)").norm;
-  } else if (info.has_strategy) {
-    nc.strategy = info.strategy;
-    // dyt is a strategy that sets its own norm function; norm.function only names layernorm/rmsnorm
-    nc.function = info.function == NormFunction::DyT ? "layernorm" : norm_function_name(info.function);
-    nc.embed_norm = info.embed_norm;
-    nc.final_norm = info.final_norm;
-  }
-  return {info.dims, make_plan(nc, info.dims, "auto")};
+  return {info.dims, make_plan(norm_config_of(info, path), info.dims, "auto")};
 }
 
 double flops_per_token(const ModelDims& d, size_t n_params, int T) {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "backend/cuda/runtime.hpp"
@@ -46,6 +47,13 @@ class Dev {
  private:
   cuda::DeviceArray<float> a_;
 };
+
+inline bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+inline std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+inline std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
 
 // max |got - want| relative to max(1, max |want|).
 inline double max_rel_error(const std::vector<float>& got, const std::vector<float>& want) {

@@ -12,16 +12,6 @@
 using namespace ng;
 using namespace ng::test;
 
-namespace {
-
-bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-
-}  // namespace
-
 // ---- attention -------------------------------------------------------------------------------
 
 struct AttnShape {

@@ -14,10 +14,6 @@ using namespace ng::test;
 
 namespace {
 
-bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 // Everything one norm forward+backward produces on the device, downloaded.
 struct NormResult {
   std::vector<float> out, mean, rstd, dinp, dweight, dbias;

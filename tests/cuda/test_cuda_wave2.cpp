@@ -24,13 +24,6 @@ using namespace ng::test;
 
 namespace {
 
-bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
-
 // max |got - want| / max |want|: no floor at 1, for outputs well below 1 (l2 norms, rstd).
 double rel_to_max(const std::vector<float>& got, const std::vector<float>& want) {
   EXPECT_EQ(got.size(), want.size());

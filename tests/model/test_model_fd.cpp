@@ -115,11 +115,11 @@ TEST_P(ModelFD, EveryParameter) {
 std::vector<Case> all_cases() {
   std::vector<Case> cases;
   for (const std::string& s : strategy_names())
-    for (const char* f : {"layernorm", "rmsnorm"}) cases.push_back({s, f});
+    for (const char* f : {"layernorm", "rmsnorm"}) cases.push_back({s, f, -1, -1, ""});
   // the switches, on strategies whose default is the opposite
-  cases.push_back({"pre", "layernorm", 1, 0});
-  cases.push_back({"post", "rmsnorm", 1, 1});
-  cases.push_back({"geonorm", "layernorm", 0, 0});
+  cases.push_back({"pre", "layernorm", 1, 0, ""});
+  cases.push_back({"post", "rmsnorm", 1, 1, ""});
+  cases.push_back({"geonorm", "layernorm", 0, 0, ""});
   // the block options
   cases.push_back({"pre", "rmsnorm", -1, -1, "llama"});
   cases.push_back({"pre", "layernorm", -1, -1, "qkfull"});

@@ -115,7 +115,9 @@ TEST(OpsFD, Attention) {
     const int t = r % T;
     double s = 0;
     for (int u = 0; u < T; ++u) {
-      if (u > t) EXPECT_EQ(att[r * T + u], 0.0);
+      if (u > t) {
+        EXPECT_EQ(att[r * T + u], 0.0);
+      }
       s += att[r * T + u];
     }
     EXPECT_NEAR(s, 1.0, 1e-12);
