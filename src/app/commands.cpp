@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backend/backend.hpp"
+#include "backend/registry.hpp"
 #include "config/config.hpp"
 #include "core/errors.hpp"
 #include "core/rng.hpp"
@@ -30,7 +31,11 @@ void run_sample(const SampleOptions& o) {
   auto backend = make_cpu_backend<float>();
   const int T = spec.dims.maxT;
   GPT<float> model(spec.dims, spec.plan, *backend, 1, T);
-  load_model_file(o.checkpoint, model.table(), model.plan(), model.params.data());
+  {
+    std::vector<float> host(model.params.size());
+    load_model_file(o.checkpoint, model.table(), model.plan(), host.data());
+    model.params.from_host(host);
+  }
 
   std::vector<int32_t> ids = o.prompt.empty() ? std::vector<int32_t>{tokenizer->eot_id()} : tokenizer->encode(o.prompt);
   std::fputs(o.prompt.c_str(), stdout);
@@ -44,7 +49,7 @@ void run_sample(const SampleOptions& o) {
     std::fill(window.begin(), window.end(), 0);
     std::copy(ids.end() - long(len), ids.end(), window.begin());
     model.forward(window.data(), nullptr);
-    const float* logits = model.logits() + (len - 1) * spec.dims.Vp;
+    const std::vector<float> logits = model.logits_at(0, int(len) - 1);
     double maxv = -INFINITY, sum = 0;
     for (int v = 0; v < spec.dims.V; ++v) maxv = std::max(maxv, double(logits[v]) / o.temperature);
     for (int v = 0; v < spec.dims.V; ++v) sum += p[v] = std::exp(double(logits[v]) / o.temperature - maxv);
@@ -67,9 +72,13 @@ void run_eval(const std::string& config_path, const std::vector<std::string>& ov
   const Config cfg = load_config(config_path, overrides);
   NG_REQUIRE(!cfg.data.val.empty(), "{}: data.val is empty; eval needs validation shards", config_path);
   const ModelSpec spec = resolve_model(cfg);
-  auto backend = make_cpu_backend<float>();
+  auto backend = make_backend(cfg.device);
   GPT<float> model(spec.dims, spec.plan, *backend, cfg.train.batch_size, cfg.model.seq_len);
-  load_model_file(checkpoint, model.table(), model.plan(), model.params.data());
+  {
+    std::vector<float> host(model.params.size());
+    load_model_file(checkpoint, model.table(), model.plan(), host.data());
+    model.params.from_host(host);
+  }
   DataLoader val({cfg.data.val, cfg.train.batch_size, cfg.model.seq_len, 0, 1, false, 0, "data.val"});
   val.check_token_ids(spec.dims.V);
   const double loss = evaluate(model, val, cfg.eval.batches);

@@ -6,6 +6,9 @@
 #include <CLI/CLI.hpp>
 
 #include "app/commands.hpp"
+#if NORMGPT_HAVE_CUDA_BACKEND
+#include "backend/cuda/cuda_backend.hpp"
+#endif
 #include "core/errors.hpp"
 #include "dist/communicator.hpp"
 #include "data/tokenize_cmd.hpp"
@@ -25,6 +28,9 @@ int fail(int code, const char* prefix, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#if NORMGPT_HAVE_CUDA_BACKEND
+  ng::register_cuda_backend();
+#endif
   CLI::App app{"normgpt: GPT pretraining with a choice of normalization strategy"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every subcommand");

@@ -1,11 +1,13 @@
-// The backend interface: one virtual method per op of the contracts in ops/. The model calls ops
-// only through it, so a CUDA backend slots in behind the same plan-driven model code. The CPU
-// backend (backend/cpu/) is the readable reference every other backend is tested against.
+// The backend interface: one virtual method per op of the contracts in ops/, plus the memory its
+// tensors live in (backend/memory.hpp). The model calls ops and allocates only through it, so the
+// CUDA backend slots in behind the same plan-driven model code. The CPU backend (backend/cpu/) is
+// the readable reference every other backend is tested against.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "backend/memory.hpp"
 #include "ops/attention.hpp"
 #include "ops/encoder.hpp"
 #include "ops/geodesic.hpp"
@@ -13,13 +15,14 @@
 #include "ops/loss.hpp"
 #include "ops/matmul.hpp"
 #include "ops/norm.hpp"
+#include "ops/optim.hpp"
 #include "ops/pointwise.hpp"
 #include "ops/rope.hpp"
 
 namespace ng {
 
 template <class T>
-class Backend {
+class Backend : public Memory {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
@@ -49,6 +52,9 @@ class Backend {
   virtual void copy2d(const Copy2dArgs<T>& a) const = 0;
   virtual void lerp_forward(const LerpForwardArgs<T>& a) const = 0;
   virtual void lerp_backward(const LerpBackwardArgs<T>& a) const = 0;
+  // optimizer (ops/optim.hpp)
+  virtual void adamw_update(const AdamWArgs<T>& a) const = 0;
+  virtual double sum_squares(const SumSquaresArgs<T>& a) const = 0;
 };
 
 template <class T>

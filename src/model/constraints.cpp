@@ -66,6 +66,21 @@ double constraint_violation(const ModelPlan& plan, const ParamTable& table, cons
   return worst;
 }
 
+template <class T>
+void apply_constraints(GPT<T>& model) {
+  const ModelPlan& plan = model.plan();
+  if (plan.constraint == ConstraintMode::None || plan.constrained.empty()) return;
+  if (model.backend().host_accessible()) {
+    apply_constraints(plan, model.table(), model.params.data());
+    return;
+  }
+  std::vector<T> host = model.params.to_host();
+  apply_constraints(plan, model.table(), host.data());
+  model.params.from_host(host);
+}
+
+template void apply_constraints<float>(GPT<float>&);
+template void apply_constraints<double>(GPT<double>&);
 template void apply_constraints<float>(const ModelPlan&, const ParamTable&, float*);
 template void apply_constraints<double>(const ModelPlan&, const ParamTable&, double*);
 template double constraint_violation<float>(const ModelPlan&, const ParamTable&, const float*);

@@ -16,8 +16,8 @@ GPT<T>::GPT(const ModelDims& dims, const ModelPlan& plan, const Backend<T>& back
              dims.maxT);
   NG_CHECK(int(plan.blocks.size()) == dims.L, "plan has {} blocks for {} layers", plan.blocks.size(), dims.L);
   NG_REQUIRE(!dims.arch.rope || dims.hs() % 2 == 0, "model.pos rope needs an even head size, got {}", dims.hs());
-  params.assign(table_.total(), T(0));
-  grads.assign(table_.total(), T(0));
+  params = Buffer<T>(backend, table_.total());
+  grads = Buffer<T>(backend, table_.total());
 
   // Carve the activation arena in two passes: size it, then hand out pointers.
   const size_t N = size_t(N_), C = size_t(dims.C), Vp = size_t(dims.Vp), H = size_t(dims.H()),
@@ -91,14 +91,15 @@ GPT<T>::GPT(const ModelDims& dims, const ModelPlan& plan, const Backend<T>& back
   want(dskip_, N * C);
   size_t total = 0;
   for (auto& [p, n] : slots) total += n;
-  arena_.assign(total, T(0));
+  arena_ = Buffer<T>(backend, total);
   size_t off = 0;
   for (auto& [p, n] : slots) {
     *p = arena_.data() + off;
     off += n;
   }
-  inputs_.resize(N);
-  targets_.resize(N);
+  inputs_ = Buffer<int32_t>(backend, N);
+  targets_ = Buffer<int32_t>(backend, N);
+  losses_host_.resize(N);
 }
 
 template <class T>
@@ -127,7 +128,7 @@ double GPT<T>::forward(const int32_t* inputs, const int32_t* targets) {
     NG_REQUIRE(inputs[i] >= 0 && inputs[i] < dims_.V, "token id {} out of range for vocab_size {}", inputs[i], dims_.V);
     if (targets) NG_REQUIRE(targets[i] >= 0 && targets[i] < dims_.V, "target id {} out of range", targets[i]);
   }
-  std::copy(inputs, inputs + N_, inputs_.begin());
+  inputs_.from_host(inputs, size_t(N_));
   T* P = params.data();
   be_.encoder_forward({encoded_, inputs_.data(), tensor(P, "wte"), optional_tensor(P, "wpe", 0), B_, T_, C});
   scale_in_place(encoded_, n, plan_.factors.embed);
@@ -161,11 +162,19 @@ double GPT<T>::forward(const int32_t* inputs, const int32_t* targets) {
                                dims_.Vp});
   have_targets_ = targets != nullptr;
   if (!targets) return 0.0;
-  std::copy(targets, targets + N_, targets_.begin());
+  targets_.from_host(targets, size_t(N_));
   be_.crossentropy_forward({losses_, logits_, logits_, targets_.data(), N_, dims_.V, dims_.Vp});
+  // The mean on the host, in token order: the same sum on every backend.
+  be_.download(losses_host_.data(), losses_, size_t(N_) * sizeof(T));
   double sum = 0;
-  for (int i = 0; i < N_; ++i) sum += double(losses_[i]);
+  for (int i = 0; i < N_; ++i) sum += double(losses_host_[i]);
   return sum / N_;
+}
+
+template <class T>
+std::vector<T> GPT<T>::logits_at(int b, int t) const {
+  NG_CHECK(b >= 0 && b < B_ && t >= 0 && t < T_, "logits_at({}, {}) outside ({}, {})", b, t, B_, T_);
+  return download_vector(be_, logits_ + (size_t(b) * T_ + t) * dims_.Vp, size_t(dims_.Vp));
 }
 
 template <class T>
@@ -216,7 +225,7 @@ void GPT<T>::backward(T loss_scale) {
 
 template <class T>
 void GPT<T>::zero_grad() {
-  std::fill(grads.begin(), grads.end(), T(0));
+  grads.zero();
 }
 
 template class GPT<float>;

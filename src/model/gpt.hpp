@@ -1,7 +1,8 @@
 // GPT forward and backward over a per-block plan (norm/plan.hpp), through a Backend.
 //
 // Memory follows llm.c: one buffer of parameters, one of gradients (same layout, see params.hpp),
-// one arena of activations sized for a fixed micro-batch (B, T). The model never branches on a
+// one arena of activations sized for a fixed micro-batch (B, T), all allocated through the
+// backend (host memory on the CPU, device memory on CUDA; backend/memory.hpp). The model never branches on a
 // strategy's name: each sublayer runs  u = in(x); f = core(u); g = out(f); y = combine(x, g)
 // as its SublayerPlan says.
 #pragma once
@@ -62,8 +63,11 @@ class GPT {
   int batch() const { return B_; }
   int seq_len() const { return T_; }
 
-  std::vector<T> params;  // table().total() elements
-  std::vector<T> grads;   // same layout
+  const Backend<T>& backend() const { return be_; }
+
+  Buffer<T> params;  // table().total() elements, in the backend's memory
+  Buffer<T> grads;   // same layout
+  size_t arena_elements() const { return arena_.size(); }  // activations and backward scratch
 
   // Runs the model on inputs (B,T). With targets (B,T) returns the mean cross-entropy and keeps
   // the probabilities for backward(); without, leaves the logits readable through logits().
@@ -72,9 +76,11 @@ class GPT {
   void backward(T loss_scale);
   void zero_grad();
 
-  const T* logits() const { return logits_; }  // (B,T,Vp) after forward without targets
-  const T* losses() const { return losses_; }  // (B,T) after forward with targets
-  // Activations of the last forward pass, for layer statistics.
+  // (B,T,Vp) after forward without targets; backend memory (host memory on the CPU backend).
+  const T* logits() const { return logits_; }
+  // Host copy of the logits (Vp) at batch row b, position t, after forward without targets.
+  std::vector<T> logits_at(int b, int t) const;
+  // Activations of the last forward pass, for layer statistics (backend memory).
   const LayerActs<T>& layer_acts(int layer) const { return layers_[layer]; }
 
   // Pointer to tensor `name` (layer slice `layer` for per-layer tensors) in a buffer of the
@@ -105,8 +111,9 @@ class GPT {
   ParamTable table_;
   int B_, T_, N_;
 
-  std::vector<T> arena_;  // every activation and backward scratch buffer
-  std::vector<int32_t> inputs_, targets_;
+  Buffer<T> arena_;  // every activation and backward scratch buffer
+  Buffer<int32_t> inputs_, targets_;
+  std::vector<T> losses_host_;
   T* encoded_ = nullptr;
   T* embed_out_ = nullptr;
   T* embed_mean_ = nullptr;

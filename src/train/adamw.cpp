@@ -1,16 +1,16 @@
 #include "train/adamw.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "core/errors.hpp"
+
 namespace ng {
 
 template <class T>
-AdamW<T>::AdamW(const ParamTable& table, const OptimConfig& cfg, Shard shard)
-    : cfg_(cfg), shard_(shard), m_(shard.size(), T(0)), v_(shard.size(), T(0)) {
+AdamW<T>::AdamW(const Backend<T>& backend, const ParamTable& table, const OptimConfig& cfg, Shard shard)
+    : be_(backend), cfg_(cfg), shard_(shard), m_(backend, shard.size()), v_(backend, shard.size()) {
   for (const auto& t : table.tensors()) {
     const size_t b = std::max(t.offset, shard.begin), e = std::min(t.offset + t.numel, shard.end);
     if (b < e) ranges_.push_back({b, e, decays(t.kind, cfg.decay_params) && cfg.weight_decay > 0, t.trainable});
@@ -18,51 +18,46 @@ AdamW<T>::AdamW(const ParamTable& table, const OptimConfig& cfg, Shard shard)
 }
 
 template <class T>
-void AdamW<T>::step(T* params, const T* shard_grads, double lr, int step) {
+void AdamW<T>::set_moments(const std::vector<T>& m, const std::vector<T>& v) {
+  NG_CHECK(m.size() == m_.size() && v.size() == v_.size(), "AdamW moments of {}/{} elements for a shard of {}",
+           m.size(), v.size(), m_.size());
+  m_.from_host(m);
+  v_.from_host(v);
+}
+
+template <class T>
+void AdamW<T>::step(T* params, const T* shard_grads, double lr, int step, double grad_scale) {
   const double t = step + 1;
-  const T b1 = T(cfg_.beta1), b2 = T(cfg_.beta2), eps = T(cfg_.eps);
-  const T bc1 = T(1.0 - std::pow(cfg_.beta1, t)), bc2 = T(1.0 - std::pow(cfg_.beta2, t));
-  const T lr_t = T(lr);
-  // Moments and gradients are indexed from the shard's start; parameters globally.
-  T* m = m_.data() - shard_.begin;
-  T* v = v_.data() - shard_.begin;
-  const T* grads = shard_grads - shard_.begin;
+  AdamWArgs<T> a{};
+  a.lr = T(lr);
+  a.beta1 = T(cfg_.beta1);
+  a.beta2 = T(cfg_.beta2);
+  a.bc1 = T(1.0 - std::pow(cfg_.beta1, t));
+  a.bc2 = T(1.0 - std::pow(cfg_.beta2, t));
+  a.eps = T(cfg_.eps);
+  a.grad_scale = T(grad_scale);
   for (const Range& r : ranges_) {
     if (!r.trainable) continue;  // e.g. GeoNorm's angle scalars with geonorm.learn_angle false
-    const T decay = r.decay ? T(lr * cfg_.weight_decay) : T(0);
-#pragma omp parallel for simd
-    for (size_t i = r.begin; i < r.end; ++i) {
-      const T g = grads[i];
-      m[i] = b1 * m[i] + (T(1) - b1) * g;
-      v[i] = b2 * v[i] + (T(1) - b2) * g * g;
-      const T mhat = m[i] / bc1;
-      const T vhat = v[i] / bc2;
-      params[i] -= decay * params[i];
-      params[i] -= lr_t * mhat / (std::sqrt(vhat) + eps);
-    }
+    // Moments and gradients are indexed from the shard's start; parameters globally.
+    const size_t local = r.begin - shard_.begin;
+    a.params = params + r.begin;
+    a.grads = shard_grads + local;
+    a.m = m_.data() + local;
+    a.v = v_.data() + local;
+    a.n = r.end - r.begin;
+    a.decay = r.decay ? T(lr * cfg_.weight_decay) : T(0);
+    be_.adamw_update(a);
   }
 }
 
 template <class T>
-double grad_norm(const T* grads, size_t n) {
-  // Per-thread partial sums over a fixed static partition, added in thread order: OpenMP's own
-  // reduction may combine partials in any order, which would break bitwise-reproducible runs.
-  std::vector<double> partial(omp_get_max_threads(), 0.0);
-#pragma omp parallel
-  {
-    double s = 0;
-#pragma omp for schedule(static)
-    for (size_t i = 0; i < n; ++i) s += double(grads[i]) * double(grads[i]);
-    partial[omp_get_thread_num()] = s;
-  }
-  double s = 0;
-  for (double p : partial) s += p;
-  return std::sqrt(s);
+double grad_norm(const Backend<T>& backend, const T* grads, size_t n) {
+  return std::sqrt(backend.sum_squares({grads, n}));
 }
 
 template class AdamW<float>;
 template class AdamW<double>;
-template double grad_norm<float>(const float*, size_t);
-template double grad_norm<double>(const double*, size_t);
+template double grad_norm<float>(const Backend<float>&, const float*, size_t);
+template double grad_norm<double>(const Backend<double>&, const double*, size_t);
 
 }  // namespace ng

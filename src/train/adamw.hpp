@@ -3,12 +3,15 @@
 //   t = step + 1;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
 //   p -= lr * wd * p            (decoupled decay, only for decayed tensors)
 //   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
-// Moments are kept in fp32 (double when the model runs in double, for tests). Under ZeRO-1 an
-// instance owns one shard [begin, end) of the flat buffer: its moments cover only that slice.
+// Moments are kept in fp32 (double when the model runs in double, for tests), in the backend's
+// memory; the update runs as the backend's adamw_update op (ops/optim.hpp), one launch per
+// tensor range. Under ZeRO-1 an instance owns one shard [begin, end) of the flat buffer: its
+// moments cover only that slice.
 #pragma once
 
 #include <vector>
 
+#include "backend/backend.hpp"
 #include "config/config.hpp"
 #include "dist/communicator.hpp"
 #include "model/params.hpp"
@@ -18,14 +21,18 @@ namespace ng {
 template <class T>
 class AdamW {
  public:
-  AdamW(const ParamTable& table, const OptimConfig& cfg, Shard shard);
-  AdamW(const ParamTable& table, const OptimConfig& cfg) : AdamW(table, cfg, Shard{0, table.total()}) {}
-  // One update of params[shard] with `shard_grads` (the shard's averaged, clipped gradients:
-  // shard_grads[0] belongs to params[shard.begin]).
-  void step(T* params, const T* shard_grads, double lr, int step);
+  AdamW(const Backend<T>& backend, const ParamTable& table, const OptimConfig& cfg, Shard shard);
+  AdamW(const Backend<T>& backend, const ParamTable& table, const OptimConfig& cfg)
+      : AdamW(backend, table, cfg, Shard{0, table.total()}) {}
+  // One update of params[shard] with `shard_grads` (the shard's averaged gradients, times
+  // grad_scale = the clipping factor: shard_grads[0] belongs to params[shard.begin]). Backend
+  // pointers; the gradients are left as they are.
+  void step(T* params, const T* shard_grads, double lr, int step, double grad_scale = 1.0);
   const Shard& shard() const { return shard_; }
-  std::vector<T>& m() { return m_; }
-  std::vector<T>& v() { return v_; }
+  // The moments as host vectors (checkpoints), and back.
+  std::vector<T> m_host() const { return m_.to_host(); }
+  std::vector<T> v_host() const { return v_.to_host(); }
+  void set_moments(const std::vector<T>& m, const std::vector<T>& v);
 
  private:
   struct Range {
@@ -34,13 +41,15 @@ class AdamW {
     bool trainable;
   };
   std::vector<Range> ranges_;  // the table's tensors cut to the shard
+  const Backend<T>& be_;
   OptimConfig cfg_;
   Shard shard_;
-  std::vector<T> m_, v_;
+  Buffer<T> m_, v_;
 };
 
-// Global L2 norm of the gradient buffer (accumulated in double, in a fixed order).
+// Global L2 norm of a gradient buffer in the backend's memory (accumulated in double, in a fixed
+// order).
 template <class T>
-double grad_norm(const T* grads, size_t n);
+double grad_norm(const Backend<T>& backend, const T* grads, size_t n);
 
 }  // namespace ng

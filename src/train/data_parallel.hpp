@@ -5,7 +5,8 @@
 //     its shard; each rank's AdamW owns the moments of its shard only; after the update the
 //     shards of the parameters are all-gathered.
 // The global gradient norm is the same either way (sum of squares over shards, then a sum over
-// ranks), so clipping and logging do not depend on the mode.
+// ranks), so clipping and logging do not depend on the mode. Buffers are the model's backend
+// memory; the communicator must accept them (MPI: host memory, NCCL: device memory).
 #pragma once
 
 #include <vector>
@@ -19,25 +20,27 @@ namespace ng {
 template <class T>
 class DataParallel {
  public:
-  DataParallel(Communicator& comm, size_t n_params, bool zero);
+  DataParallel(Communicator& comm, const Backend<T>& backend, size_t n_params, bool zero);
   Communicator& comm() { return comm_; }
   bool zero() const { return zero_; }
   // The slice of the parameters this rank's optimizer owns (everything without ZeRO).
   Shard shard() const { return shard_; }
   // After backward: averages the gradients over ranks; returns the global gradient norm.
   double reduce(GPT<T>& model);
-  // Clips by `clip_factor`, runs AdamW on this rank's shard, and shares the updated parameters.
+  // Runs AdamW on this rank's shard with the gradients times `clip_factor`, and shares the updated
+  // parameters. The gradients themselves are left unclipped.
   void update(GPT<T>& model, AdamW<T>& opt, double lr, int step, double clip_factor);
-  // Leaves the full averaged (clipped) gradients in model.grads (ZeRO: an extra all-gather; used
+  // Leaves the full averaged (unclipped) gradients in model.grads (ZeRO: an extra all-gather; used
   // only for layer statistics).
   void gather_grads(GPT<T>& model);
 
  private:
   T* shard_grads(GPT<T>& model) { return zero_ ? grad_shard_.data() : model.grads.data(); }
   Communicator& comm_;
+  const Backend<T>& be_;
   bool zero_;
   Shard shard_;
-  std::vector<T> grad_shard_;
+  Buffer<T> grad_shard_;
 };
 
 }  // namespace ng

@@ -6,7 +6,9 @@
 //   update_ratio                 ||theta_after - theta_before|| / ||theta_before|| over the block
 //   angle_attn / angle_mlp       GeoNorm only: mean update angle t (radians) over tokens
 //   clamped_attn / clamped_mlp   GeoNorm only: fraction of tokens where a clamp was active
-// Activations are those of the step's last micro-batch forward pass.
+// Activations are those of the step's last micro-batch forward pass. model.grads holds the
+// averaged gradients before clipping (clipping is folded into the optimizer step). Everything is
+// read through host copies, so any backend's memory works.
 #pragma once
 
 #include <vector>
@@ -18,6 +20,6 @@
 namespace ng {
 
 template <class T>
-nlohmann::json layer_stats(const GPT<T>& model, const std::vector<T>& params_before, double clip_factor, int step);
+nlohmann::json layer_stats(const GPT<T>& model, const std::vector<T>& params_before, int step);
 
 }  // namespace ng

@@ -68,13 +68,14 @@ ModelSpec resolve_model(const Config& cfg) {
 
 template <class T>
 void initialize_model(GPT<T>& model, const Config& cfg) {
-  // Random init first: a plain GPT-2 file fills only the GPT-2 tensors and the strategy's extra
-  // tensors keep their defaults.
-  init_params(model.table(), model.plan().init, cfg.seed, model.params.data());
+  // On the host, then uploaded. Random init first: a plain GPT-2 file fills only the GPT-2
+  // tensors and the strategy's extra tensors keep their defaults.
+  std::vector<T> host(model.params.size(), T(0));
+  init_params(model.table(), model.plan().init, cfg.seed, host.data());
   // nGPT / anGPT start with their matrices on the constraint (docs/blocks.md)
-  apply_constraints(model.plan(), model.table(), model.params.data());
-  if (!cfg.model.init_from.empty())
-    load_model_file(cfg.model.init_from, model.table(), model.plan(), model.params.data());
+  apply_constraints(model.plan(), model.table(), host.data());
+  if (!cfg.model.init_from.empty()) load_model_file(cfg.model.init_from, model.table(), model.plan(), host.data());
+  model.params.from_host(host);
 }
 
 ModelSpec model_spec_from_file(const std::string& path) {

@@ -30,14 +30,14 @@ void apply_update(GPT<T>& model, AdamW<T>& opt, DataParallel<T>& dp, const LrSch
   r.lr = schedule.at(step);
   dp.update(model, opt, r.lr, step, r.clip_factor);
   // The hypersphere strategies' hook (nGPT renormalizes, anGPT projects); a no-op for the others.
-  apply_constraints(model.plan(), model.table(), model.params.data());
+  apply_constraints(model);
 }
 
 template <class T>
 StepResult train_step(GPT<T>& model, AdamW<T>& opt, const LrSchedule& schedule, const OptimConfig& cfg, int step,
                       int grad_accum, const BatchFn& next_batch) {
   LocalCommunicator local;
-  DataParallel<T> dp(local, model.params.size(), false);
+  DataParallel<T> dp(local, model.backend(), model.params.size(), false);
   StepResult r = compute_gradients(model, dp, grad_accum, next_batch);
   apply_update(model, opt, dp, schedule, cfg, step, r);
   return r;

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backend/backend.hpp"
+#include "backend/registry.hpp"
 #include "config/config.hpp"
 #include "core/binary_io.hpp"
 #include "core/errors.hpp"
@@ -131,7 +132,7 @@ class Trainer {
   void run_eval(int step);
   void finish(const char* status);
   void log_step(int done, const StepResult& r, double step_s);
-  void write_layer_stats(const std::vector<float>& params_before, double clip_factor, int step);
+  void write_layer_stats(const std::vector<float>& params_before, int step);
   std::string state_file_name() const {
     return cfg_.dist.zero ? fmt::format("state_r{}.bin", comm_->rank()) : std::string("state.bin");
   }
@@ -176,22 +177,25 @@ void Trainer::prepare() {
         LoaderOptions{cfg_.data.val, B, T, comm_->rank(), comm_->world(), false, 0, "data.val"});
     val_data_->check_token_ids(spec_.dims.V);
   }
-  backend_ = make_cpu_backend<float>();
+  backend_ = make_backend(cfg_.device, comm_->local_rank());
+  NG_REQUIRE(backend_->host_accessible() || comm_->world() == 1,
+             "device cuda with {} processes needs the NCCL data-parallel path, which is not wired yet (run one "
+             "process per job, or device cpu)", comm_->world());
   model_ = std::make_unique<GPT<float>>(spec_.dims, spec_.plan, *backend_, B, T);
   initialize_model(*model_, cfg_);
-  dp_ = std::make_unique<DataParallel<float>>(*comm_, model_->params.size(), cfg_.dist.zero == 1);
-  opt_ = std::make_unique<AdamW<float>>(model_->table(), cfg_.optim, dp_->shard());
+  dp_ = std::make_unique<DataParallel<float>>(*comm_, *backend_, model_->params.size(), cfg_.dist.zero == 1);
+  opt_ = std::make_unique<AdamW<float>>(*backend_, model_->table(), cfg_.optim, dp_->shard());
   if (!resume_from.empty()) {
-    load_model_file((fs::path(resume_from) / "model.bin").string(), model_->table(), model_->plan(),
-                    model_->params.data());
+    std::vector<float> host(model_->params.size());
+    load_model_file((fs::path(resume_from) / "model.bin").string(), model_->table(), model_->plan(), host.data());
+    model_->params.from_host(host);
     const fs::path state = fs::path(resume_from) / state_file_name();
     NG_REQUIRE(fs::exists(state), "--resume: {} is missing (was the run started with another dist.zero or number of "
                "processes?)", state.string());
     TrainState st = read_state_file(state.string(), dp_->shard().size(), comm_->world());
     NG_REQUIRE(st.step <= cfg_.train.steps, "--resume: checkpoint is at step {}, beyond train.steps {}", st.step,
                cfg_.train.steps);
-    opt_->m() = std::move(st.m);
-    opt_->v() = std::move(st.v);
+    opt_->set_moments(st.m, st.v);
     train_data_->set_state(st.loader);
     start_ = int(st.step);
   }
@@ -225,7 +229,8 @@ void Trainer::prepare() {
 }
 
 void Trainer::save_checkpoint(int steps_done) {
-  for (float p : model_->params)
+  const std::vector<float> params = model_->params.to_host();
+  for (float p : params)
     NG_CHECK(std::isfinite(p), "refusing to checkpoint non-finite parameters at step {}", steps_done);
   // Rank 0 prepares the directory, the owners of optimizer state write it, rank 0 writes the model
   // and publishes (rename, then `latest`) only after every rank is done.
@@ -239,12 +244,12 @@ void Trainer::save_checkpoint(int steps_done) {
   }
   comm_->barrier();
   if (root_ || cfg_.dist.zero) {
-    TrainState st{steps_done, comm_->rank(), comm_->world(), {}, train_data_->state(), opt_->m(), opt_->v()};
+    TrainState st{steps_done, comm_->rank(), comm_->world(), {}, train_data_->state(), opt_->m_host(), opt_->v_host()};
     write_state_file((tmp / state_file_name()).string(), st);
   }
   comm_->barrier();
   if (root_) {
-    write_model_file((tmp / "model.bin").string(), model_->table(), model_->plan(), model_->params.data());
+    write_model_file((tmp / "model.bin").string(), model_->table(), model_->plan(), params.data());
     publish_checkpoint(run_.string(), tmp.string(), name, cfg_.checkpoint.keep);
     log_->info("checkpoint: {}", (run_ / "checkpoints" / name).string());
   }
@@ -274,9 +279,9 @@ void Trainer::finish(const char* status) {
 }
 
 // Per-block statistics of this rank, averaged over ranks (ZeRO-1 first gathers the gradients).
-void Trainer::write_layer_stats(const std::vector<float>& params_before, double clip_factor, int step) {
+void Trainer::write_layer_stats(const std::vector<float>& params_before, int step) {
   dp_->gather_grads(*model_);
-  json row = layer_stats(*model_, params_before, clip_factor, step);
+  json row = layer_stats(*model_, params_before, step);
   std::vector<double> values;
   for (auto& l : row["layers"])
     for (auto& [k, v] : l.items())
@@ -308,7 +313,7 @@ int Trainer::loop() {
     if (cfg_.eval.every > 0 && step % cfg_.eval.every == 0) run_eval(step);
     const bool inject_nan = maybe_inject_fault(comm_->rank(), step);
     const bool stats_due = cfg_.log.layer_stats_every > 0 && step % cfg_.log.layer_stats_every == 0;
-    if (stats_due) params_before = model_->params;
+    if (stats_due) params_before = model_->params.to_host();
     Stopwatch sw;
     StepResult r = compute_gradients(*model_, *dp_, cfg_.train.grad_accum,
                                      [&](int32_t* in, int32_t* tg) { train_data_->next_batch(in, tg); });
@@ -340,7 +345,7 @@ int Trainer::loop() {
       return 3;
     }
     if (verdict == DivergenceGuard::Verdict::Skip) log_->warn("step {}: {}: update skipped", step, why);
-    if (stats_due) write_layer_stats(params_before, r.clip_factor, step);
+    if (stats_due) write_layer_stats(params_before, step);
     steps_done_ = step + 1;
     log_step(steps_done_, r, step_s);
     if (steps_done_ == cfg_.train.steps) break;
@@ -376,7 +381,6 @@ std::string default_run_dir(const std::string& config_path) {
 
 int run_train(const TrainOptions& o) {
   const Config cfg = load_config(o.config_path, o.overrides);
-  NG_REQUIRE(cfg.device != "cuda", "device: 'cuda' requested, but this build has no CUDA backend yet (use cpu or auto)");
   const fs::path run = o.run_dir.empty() ? fs::path(default_run_dir(o.config_path)) : fs::path(o.run_dir);
   Trainer trainer(o, cfg, run);
   return trainer.run();

@@ -154,7 +154,7 @@ void check_fixture(const std::string& name) {
   oc.grad_clip = o["grad_clip"];
   const int steps = fx["steps"];
   LrSchedule sched{oc.lr, oc.schedule, oc.warmup_steps, oc.min_lr_ratio, steps};
-  AdamW<T> opt(model.table(), oc);
+  AdamW<T> opt(model.backend(), model.table(), oc);
   for (int s = 0; s < steps; ++s) {
     auto next = [&](int32_t* i, int32_t* t) { batch(s, i, t); };
     StepResult r = train_step(model, opt, sched, oc, s, 1, next);

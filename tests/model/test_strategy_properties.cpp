@@ -102,10 +102,10 @@ TEST(StrategyProperties, LnsIsPreWithNormOutputsScaledByInverseSqrtDepth) {
   for (const char* fn : {"layernorm", "rmsnorm"}) {
     auto lns = build<double>("lns", fn, *be);
     auto pre = build<double>("pre", fn, *be);
-    pre->params = lns->params;  // identical weights (the presets differ only in init)
+    pre->params.from_host(lns->params.to_host());  // identical weights (the presets differ only in init)
     auto rnd = test::randn(pre->params.size(), 3, 0.2);
     for (size_t i = 0; i < rnd.size(); ++i) pre->params[i] += rnd[i];
-    lns->params = pre->params;
+    lns->params.from_host(pre->params.to_host());
     // scale pre's input-norm gains and biases of block l by 1/sqrt(l+1)
     for (const char* name : {"ln1w", "ln1b", "ln2w", "ln2b"})
       for (int l = 0; l < kDims.L; ++l) {
@@ -124,7 +124,7 @@ TEST(StrategyProperties, LnsIsPreWithNormOutputsScaledByInverseSqrtDepth) {
     EXPECT_LT(diff, 1e-12 * scale) << fn;
     // ...and without the rescaling they differ (the factors are really there)
     auto plain = build<double>("pre", fn, *be);
-    plain->params = lns->params;
+    plain->params.from_host(lns->params.to_host());
     plain->forward(in.data(), nullptr);
     double d2 = 0;
     for (size_t i = 0; i < n; ++i) d2 = std::max(d2, std::abs(lns->logits()[i] - plain->logits()[i]));

@@ -90,9 +90,9 @@ TEST(Wave2Properties, PostStepHooksRestoreTheConstraints) {
       oc.lr = 0.05;
       oc.grad_clip = 0;
       LrSchedule sched{oc.lr, "constant", 0, 0.0, 3};
-      AdamW<float> opt(m->table(), oc);
+      AdamW<float> opt(m->backend(), m->table(), oc);
       for (int step = 0; step < 3; ++step) {
-        const std::vector<float> before = m->params;
+        const std::vector<float> before = m->params.to_host();
         auto next = [&](int32_t* i, int32_t* t) {
           const auto a = tokens(kB * kT + 1, d.V, step);
           std::copy(a.begin(), a.end() - 1, i);

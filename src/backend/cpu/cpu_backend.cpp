@@ -2,6 +2,10 @@
 #include "backend/backend.hpp"
 #include "backend/cpu/kernels.hpp"
 
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
 namespace ng {
 namespace {
 
@@ -9,6 +13,22 @@ template <class T>
 class CpuBackend final : public Backend<T> {
  public:
   std::string name() const override { return "cpu"; }
+
+  // Host memory, 64-byte aligned (whole cache lines for the OpenMP kernels).
+  bool host_accessible() const override { return true; }
+  void* allocate(size_t bytes) const override {
+    if (bytes == 0) return nullptr;
+    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) throw std::bad_alloc();
+    std::memset(p, 0, bytes);
+    return p;
+  }
+  void release(void* p) const override { std::free(p); }
+  void upload(void* dst, const void* src, size_t bytes) const override { std::memmove(dst, src, bytes); }
+  void download(void* dst, const void* src, size_t bytes) const override { std::memmove(dst, src, bytes); }
+  void copy(void* dst, const void* src, size_t bytes) const override { std::memmove(dst, src, bytes); }
+  void fill_zero(void* dst, size_t bytes) const override { std::memset(dst, 0, bytes); }
+
   void encoder_forward(const EncoderForwardArgs<T>& a) const override { cpu::encoder_forward(a); }
   void encoder_backward(const EncoderBackwardArgs<T>& a) const override { cpu::encoder_backward(a); }
   void norm_forward(const NormForwardArgs<T>& a) const override { cpu::norm_forward(a); }
@@ -35,6 +55,8 @@ class CpuBackend final : public Backend<T> {
   void copy2d(const Copy2dArgs<T>& a) const override { cpu::copy2d(a); }
   void lerp_forward(const LerpForwardArgs<T>& a) const override { cpu::lerp_forward(a); }
   void lerp_backward(const LerpBackwardArgs<T>& a) const override { cpu::lerp_backward(a); }
+  void adamw_update(const AdamWArgs<T>& a) const override { cpu::adamw_update(a); }
+  double sum_squares(const SumSquaresArgs<T>& a) const override { return cpu::sum_squares(a); }
 };
 
 }  // namespace

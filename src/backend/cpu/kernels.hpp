@@ -9,6 +9,7 @@
 #include "ops/loss.hpp"
 #include "ops/matmul.hpp"
 #include "ops/norm.hpp"
+#include "ops/optim.hpp"
 #include "ops/pointwise.hpp"
 #include "ops/rope.hpp"
 
@@ -38,6 +39,8 @@ template <class T> void scale_columns_backward(const ScaleColumnsBackwardArgs<T>
 template <class T> void copy2d(const Copy2dArgs<T>& a);
 template <class T> void lerp_forward(const LerpForwardArgs<T>& a);
 template <class T> void lerp_backward(const LerpBackwardArgs<T>& a);
+template <class T> void adamw_update(const AdamWArgs<T>& a);
+template <class T> double sum_squares(const SumSquaresArgs<T>& a);
 
 // C (M,N) = alpha * op(A) op(B) + beta * C, row-major; BLAS when built with it, else loops.
 template <class T>

@@ -34,6 +34,29 @@ void fill_bytes(void* dst, int value, size_t bytes) {
   if (bytes > 0) NG_CUDA(cudaMemset(dst, value, bytes));
 }
 
+void copy_on_device(void* dst, const void* src, size_t bytes) {
+  if (bytes > 0) NG_CUDA(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+}
+
 void synchronize() { NG_CUDA(cudaDeviceSynchronize()); }
+
+void set_device(int index) { NG_CUDA(cudaSetDevice(index)); }
+
+DeviceInfo device_info() {
+  int dev = 0;
+  NG_CUDA(cudaGetDevice(&dev));
+  cudaDeviceProp prop{};
+  NG_CUDA(cudaGetDeviceProperties(&prop, dev));
+  size_t free_b = 0, total_b = 0;
+  NG_CUDA(cudaMemGetInfo(&free_b, &total_b));
+  DeviceInfo info;
+  info.index = dev;
+  info.name = prop.name;
+  info.sm_major = prop.major;
+  info.sm_minor = prop.minor;
+  info.total_bytes = total_b;
+  info.free_bytes = free_b;
+  return info;
+}
 
 }  // namespace ng::cuda

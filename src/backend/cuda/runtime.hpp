@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace ng::cuda {
 
@@ -15,7 +16,17 @@ void device_free(void* ptr);
 void copy_to_device(void* dst, const void* src, size_t bytes);
 void copy_to_host(void* dst, const void* src, size_t bytes);
 void fill_bytes(void* dst, int value, size_t bytes);  // e.g. poison outputs before a test
+void copy_on_device(void* dst, const void* src, size_t bytes);
 void synchronize();
+void set_device(int index);
+
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  int sm_major = 0, sm_minor = 0;
+  size_t total_bytes = 0, free_bytes = 0;
+};
+DeviceInfo device_info();  // the current device
 
 // A typed device array that frees itself.
 template <class T>

@@ -1,0 +1,80 @@
+#include "backend/cuda/cuda_backend.hpp"
+
+#include "backend/cuda/attention.hpp"
+#include "backend/cuda/encoder.hpp"
+#include "backend/cuda/geodesic.hpp"
+#include "backend/cuda/lerp.hpp"
+#include "backend/cuda/linear.hpp"
+#include "backend/cuda/loss.hpp"
+#include "backend/cuda/norm.hpp"
+#include "backend/cuda/optim.hpp"
+#include "backend/cuda/pointwise.hpp"
+#include "backend/cuda/rope.hpp"
+#include "backend/cuda/runtime.hpp"
+#include "backend/registry.hpp"
+
+namespace ng {
+namespace {
+
+// fp32 everywhere (device.precision fp32); every call is on the default stream, so host reads
+// (download) see finished results without explicit synchronization.
+class CudaBackend final : public Backend<float> {
+ public:
+  std::string name() const override { return "cuda"; }
+
+  bool host_accessible() const override { return false; }
+  void* allocate(size_t bytes) const override {
+    void* p = cuda::device_alloc(bytes);
+    cuda::fill_bytes(p, 0, bytes);
+    return p;
+  }
+  void release(void* p) const override { cuda::device_free(p); }
+  void upload(void* dst, const void* src, size_t bytes) const override { cuda::copy_to_device(dst, src, bytes); }
+  void download(void* dst, const void* src, size_t bytes) const override { cuda::copy_to_host(dst, src, bytes); }
+  void copy(void* dst, const void* src, size_t bytes) const override { cuda::copy_on_device(dst, src, bytes); }
+  void fill_zero(void* dst, size_t bytes) const override { cuda::fill_bytes(dst, 0, bytes); }
+
+  using F = float;
+  void encoder_forward(const EncoderForwardArgs<F>& a) const override { cuda::encoder_forward(a); }
+  void encoder_backward(const EncoderBackwardArgs<F>& a) const override { cuda::encoder_backward(a); }
+  void norm_forward(const NormForwardArgs<F>& a) const override { cuda::norm_forward(a); }
+  void norm_backward(const NormBackwardArgs<F>& a) const override { cuda::norm_backward(a); }
+  void matmul_forward(const MatmulForwardArgs<F>& a) const override { cuda::matmul_forward(a); }
+  void matmul_backward(const MatmulBackwardArgs<F>& a) const override { cuda::matmul_backward(a); }
+  void attention_forward(const AttentionForwardArgs<F>& a) const override { cuda::attention_forward(a); }
+  void attention_backward(const AttentionBackwardArgs<F>& a) const override { cuda::attention_backward(a); }
+  void gelu_forward(const GeluForwardArgs<F>& a) const override { cuda::gelu_forward(a); }
+  void gelu_backward(const GeluBackwardArgs<F>& a) const override { cuda::gelu_backward(a); }
+  void residual(const ResidualArgs<F>& a) const override { cuda::residual(a); }
+  void scale(const ScaleArgs<F>& a) const override { cuda::scale(a); }
+  void geodesic_forward(const GeodesicForwardArgs<F>& a) const override { cuda::geodesic_forward(a); }
+  void geodesic_backward(const GeodesicBackwardArgs<F>& a) const override { cuda::geodesic_backward(a); }
+  void crossentropy_forward(const CrossEntropyForwardArgs<F>& a) const override { cuda::crossentropy_forward(a); }
+  void crossentropy_backward(const CrossEntropyBackwardArgs<F>& a) const override { cuda::crossentropy_backward(a); }
+  void rope(const RopeArgs<F>& a) const override { cuda::rope(a); }
+  void swiglu_forward(const SwigluForwardArgs<F>& a) const override { cuda::swiglu_forward(a); }
+  void swiglu_backward(const SwigluBackwardArgs<F>& a) const override { cuda::swiglu_backward(a); }
+  void scale_columns_forward(const ScaleColumnsForwardArgs<F>& a) const override { cuda::scale_columns_forward(a); }
+  void scale_columns_backward(const ScaleColumnsBackwardArgs<F>& a) const override {
+    cuda::scale_columns_backward(a);
+  }
+  void copy2d(const Copy2dArgs<F>& a) const override { cuda::copy2d(a); }
+  void lerp_forward(const LerpForwardArgs<F>& a) const override { cuda::lerp_forward(a); }
+  void lerp_backward(const LerpBackwardArgs<F>& a) const override { cuda::lerp_backward(a); }
+  void adamw_update(const AdamWArgs<F>& a) const override { cuda::adamw_update(a); }
+  double sum_squares(const SumSquaresArgs<F>& a) const override { return cuda::sum_squares(a); }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend<float>> make_cuda_backend(int local_rank) {
+  const int count = cuda::device_count();
+  cuda::set_device(count > 0 ? local_rank % count : 0);
+  return std::make_unique<CudaBackend>();
+}
+
+void register_cuda_backend() {
+  register_device_backend({"cuda", &cuda::device_count, &make_cuda_backend});
+}
+
+}  // namespace ng

@@ -1,0 +1,18 @@
+// The CUDA backend: Backend<float> over the launchers in this folder, device memory through
+// runtime.hpp. Plain C++ (compiled by the host compiler into normgpt_cuda), so it may use the
+// project's error helpers; the .cu files stay free of spdlog/json.
+#pragma once
+
+#include <memory>
+
+#include "backend/backend.hpp"
+
+namespace ng {
+
+// Selects GPU local_rank % device_count and returns a backend bound to it.
+std::unique_ptr<Backend<float>> make_cuda_backend(int local_rank);
+
+// Registers the CUDA backend with backend/registry.hpp (called from main and the CUDA tests).
+void register_cuda_backend();
+
+}  // namespace ng

@@ -1,0 +1,34 @@
+#include "backend/registry.hpp"
+
+#include "core/errors.hpp"
+
+namespace ng {
+namespace {
+
+DeviceBackendFactory& registered() {
+  static DeviceBackendFactory f;
+  return f;
+}
+
+}  // namespace
+
+void register_device_backend(const DeviceBackendFactory& factory) { registered() = factory; }
+
+std::string resolve_device(const std::string& device) {
+  const DeviceBackendFactory& f = registered();
+  if (device == "cpu") return "cpu";
+  const bool built = f.make != nullptr;
+  const int count = built ? f.device_count() : 0;
+  if (device == "auto") return count > 0 ? f.name : "cpu";
+  NG_REQUIRE(device == "cuda", "device: unknown value '{}' (auto, cpu or cuda)", device);
+  NG_REQUIRE(built, "device: 'cuda' requested, but this normgpt was built without CUDA (use cpu or auto)");
+  NG_REQUIRE(count > 0, "device: 'cuda' requested, but no CUDA device is visible (no driver or GPU; use cpu or auto)");
+  return "cuda";
+}
+
+std::unique_ptr<Backend<float>> make_backend(const std::string& device, int local_rank) {
+  if (resolve_device(device) == "cpu") return make_cpu_backend<float>();
+  return registered().make(local_rank);
+}
+
+}  // namespace ng

@@ -1,0 +1,29 @@
+// Which backend runs a job. The CPU backend is always built; the CUDA backend lives in a separate
+// library (normgpt_cuda, nvcc-compiled) and registers itself from main() when the build has it,
+// so normgpt_lib never links CUDA and CPU-only builds need no stubs.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "backend/backend.hpp"
+
+namespace ng {
+
+struct DeviceBackendFactory {
+  std::string name;                                // "cuda"
+  int (*device_count)() = nullptr;                 // usable devices; 0 without driver or GPU
+  std::unique_ptr<Backend<float>> (*make)(int local_rank) = nullptr;  // one process per GPU
+};
+
+void register_device_backend(const DeviceBackendFactory& factory);
+
+// The backend for config key `device`: "cpu"; "cuda" (a user error naming the reason when this
+// build or machine has none); "auto" = cuda when registered and a device is present, else cpu.
+// local_rank picks the GPU (device local_rank % count) in multi-process runs.
+std::unique_ptr<Backend<float>> make_backend(const std::string& device, int local_rank = 0);
+
+// What make_backend would pick, without creating it ("cpu" or "cuda").
+std::string resolve_device(const std::string& device);
+
+}  // namespace ng
