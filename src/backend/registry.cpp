@@ -1,5 +1,7 @@
 #include "backend/registry.hpp"
 
+#include <cstring>
+
 #include "core/errors.hpp"
 
 namespace ng {
@@ -29,6 +31,23 @@ std::string resolve_device(const std::string& device) {
 std::unique_ptr<Backend<float>> make_backend(const std::string& device, int local_rank) {
   if (resolve_device(device) == "cpu") return make_cpu_backend<float>();
   return registered().make(local_rank);
+}
+
+std::unique_ptr<Communicator> make_gradient_communicator(const Memory& backend, Communicator& process) {
+  if (backend.host_accessible() || process.world() == 1) return nullptr;
+  const DeviceBackendFactory& f = registered();
+  NG_REQUIRE(f.make_communicator != nullptr,
+             "device {} with {} processes needs NCCL, and this normgpt was built without it (set NCCL_ROOT and "
+             "rebuild, or run one process)", f.name, process.world());
+  std::vector<char> id = process.is_root() ? f.unique_id() : std::vector<char>();
+  size_t n = id.size();
+  std::vector<char> size_bytes(sizeof n);
+  std::memcpy(size_bytes.data(), &n, sizeof n);
+  process.broadcast_bytes(size_bytes.data(), size_bytes.size());
+  std::memcpy(&n, size_bytes.data(), sizeof n);
+  id.resize(n);
+  process.broadcast_bytes(id.data(), n);
+  return f.make_communicator(process.rank(), process.world(), process.local_rank(), id);
 }
 
 }  // namespace ng

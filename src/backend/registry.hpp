@@ -5,8 +5,10 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backend/backend.hpp"
+#include "dist/communicator.hpp"
 
 namespace ng {
 
@@ -14,6 +16,11 @@ struct DeviceBackendFactory {
   std::string name;                                // "cuda"
   int (*device_count)() = nullptr;                 // usable devices; 0 without driver or GPU
   std::unique_ptr<Backend<float>> (*make)(int local_rank) = nullptr;  // one process per GPU
+  // The device collectives (NCCL), when built: a unique id made on rank 0, then one communicator
+  // per rank from it. Null when the build has none.
+  std::vector<char> (*unique_id)() = nullptr;
+  std::unique_ptr<Communicator> (*make_communicator)(int rank, int world, int local_rank,
+                                                     const std::vector<char>& unique_id) = nullptr;
 };
 
 void register_device_backend(const DeviceBackendFactory& factory);
@@ -22,6 +29,12 @@ void register_device_backend(const DeviceBackendFactory& factory);
 // build or machine has none); "auto" = cuda when registered and a device is present, else cpu.
 // local_rank picks the GPU (device local_rank % count) in multi-process runs.
 std::unique_ptr<Backend<float>> make_backend(const std::string& device, int local_rank = 0);
+
+// The communicator for the gradients of a model on `backend`: `process` itself for host memory or
+// a single process; for device memory and several ranks, the device collectives (NCCL), set up
+// with their unique id broadcast over `process`. Null means: use `process`. A user error when the
+// build has no device collectives.
+std::unique_ptr<Communicator> make_gradient_communicator(const Memory& backend, Communicator& process);
 
 // What make_backend would pick, without creating it ("cpu" or "cuda").
 std::string resolve_device(const std::string& device);

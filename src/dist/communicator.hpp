@@ -37,6 +37,9 @@ class Communicator {
   // ZeRO-1: every rank's shard of `data` (n elements) is sent to every rank, in place.
   virtual void allgather_shards(float* data, size_t n) = 0;
   virtual void barrier() = 0;
+  // Rank 0's `n` bytes (host memory) to every rank, in place: how NCCL's unique id travels over
+  // MPI. The default serves one rank; multi-rank host communicators override it.
+  virtual void broadcast_bytes(char* data, size_t n);
   bool is_root() const { return rank() == 0; }
 };
 

@@ -94,6 +94,11 @@ class MpiCommunicator final : public Communicator {
     NG_MPI(MPI_Barrier(MPI_COMM_WORLD));
   }
 
+  void broadcast_bytes(char* data, size_t n) override {
+    Timed t(this, "broadcast");
+    NG_MPI(MPI_Bcast(data, count(n), MPI_CHAR, 0, MPI_COMM_WORLD));
+  }
+
  private:
   // Marks the span of one collective for the watchdog.
   struct Timed {

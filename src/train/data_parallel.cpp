@@ -19,7 +19,10 @@ double DataParallel<T>::reduce(GPT<T>& model) {
   const size_t n = model.grads.size();
   if constexpr (std::is_same_v<T, float>) {
     if (zero_) {
-      comm_.reduce_scatter_mean(model.grads.data(), grad_shard_.data(), n);
+      if (comm_.world() == 1)  // one rank owns everything: a copy in the backend's memory
+        be_.copy(grad_shard_.data(), model.grads.data(), n * sizeof(T));
+      else
+        comm_.reduce_scatter_mean(model.grads.data(), grad_shard_.data(), n);
       double ss = be_.sum_squares({grad_shard_.data(), grad_shard_.size()});
       comm_.allreduce_sum(&ss, 1);
       return std::sqrt(ss);

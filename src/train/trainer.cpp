@@ -146,6 +146,7 @@ class Trainer {
   ModelSpec spec_;
   std::unique_ptr<DataLoader> train_data_, val_data_;
   std::unique_ptr<Backend<float>> backend_;
+  std::unique_ptr<Communicator> grad_comm_;  // NCCL for device gradients across ranks, else null
   std::unique_ptr<GPT<float>> model_;
   std::unique_ptr<DataParallel<float>> dp_;
   std::unique_ptr<AdamW<float>> opt_;
@@ -178,12 +179,12 @@ void Trainer::prepare() {
     val_data_->check_token_ids(spec_.dims.V);
   }
   backend_ = make_backend(cfg_.device, comm_->local_rank());
-  NG_REQUIRE(backend_->host_accessible() || comm_->world() == 1,
-             "device cuda with {} processes needs the NCCL data-parallel path, which is not wired yet (run one "
-             "process per job, or device cpu)", comm_->world());
+  // Gradients in device memory travel over NCCL; metrics and barriers stay on the process's (MPI).
+  grad_comm_ = make_gradient_communicator(*backend_, *comm_);
   model_ = std::make_unique<GPT<float>>(spec_.dims, spec_.plan, *backend_, B, T);
   initialize_model(*model_, cfg_);
-  dp_ = std::make_unique<DataParallel<float>>(*comm_, *backend_, model_->params.size(), cfg_.dist.zero == 1);
+  dp_ = std::make_unique<DataParallel<float>>(grad_comm_ ? *grad_comm_ : *comm_, *backend_, model_->params.size(),
+                                              cfg_.dist.zero == 1);
   opt_ = std::make_unique<AdamW<float>>(*backend_, model_->table(), cfg_.optim, dp_->shard());
   if (!resume_from.empty()) {
     std::vector<float> host(model_->params.size());
@@ -218,12 +219,14 @@ void Trainer::prepare() {
              spec_.plan.strategy, norm_function_name(spec_.plan.function), spec_.dims.L, spec_.dims.NH, spec_.dims.C,
              spec_.dims.V, spec_.dims.Vp, spec_.dims.maxT, n / 1e6);
   if (!spec_.dims.arch.is_gpt2(spec_.dims.C)) log_->info("blocks: {}", describe_blocks(spec_.dims));
+  log_->info("device: {} (fp32); {:.1f} MiB of parameters, gradients, AdamW moments and activations", backend_->name(),
+             (4.0 * n + double(model_->arena_elements())) * sizeof(float) / 1048576.0);
   log_->info("train: {} steps x {} tokens (B {} x T {} x grad_accum {} x {} rank(s)); data {} tokens; "
              "{:.1f} MFLOP/token (6N + 12LTd)",
              cfg_.train.steps, tokens_per_step_, B, T, cfg_.train.grad_accum, comm_->world(),
              train_data_->total_tokens(), flops_per_token(spec_.dims, n, T) / 1e6);
   if (comm_->world() > 1)
-    log_->info("data parallel: {} ranks over {}, {}", comm_->world(), comm_->name(),
+    log_->info("data parallel: {} ranks, gradients over {}, {}", comm_->world(), dp_->comm().name(),
                cfg_.dist.zero ? "ZeRO-1 (optimizer state sharded)" : "gradients all-reduced");
   log_->info("run directory: {}", run_.string());
 }

@@ -57,10 +57,12 @@ class DevicePath : public ::testing::TestWithParam<std::string> {
                 {"seed", 5}};
     std::ofstream(dir_ / "cfg.json") << cfg.dump(2);
   }
-  int train(const std::string& run, const std::string& device, bool resume = false, int stop_after = 0) {
+  int train(const std::string& run, const std::string& device, bool resume = false, int stop_after = 0,
+            const std::string& extra = "") {
     TrainOptions o;
     o.config_path = dir_ / "cfg.json";
     o.overrides = {"device=" + device};
+    if (!extra.empty()) o.overrides.push_back(extra);
     o.run_dir = dir_ / run;
     o.resume = resume;
     o.stop_after = stop_after;
@@ -102,6 +104,9 @@ TEST_P(DevicePath, TrainingRunEqualsTheCpuRunBitwise) {
   ASSERT_EQ(train("part", "cuda", false, 3), 0);
   ASSERT_EQ(train("part", "cuda", true), 0);
   EXPECT_EQ(slurp(dir_ / "part/checkpoints/step_00000008/model.bin"), slurp(dir_ / "cpu/checkpoints/step_00000008/model.bin"));
+  // ZeRO-1 on one rank: the shard is everything, the reduce-scatter a copy in device memory
+  ASSERT_EQ(train("zero", "cuda", false, 0, "dist.zero=1"), 0);
+  EXPECT_EQ(slurp(dir_ / "zero/checkpoints/step_00000008/model.bin"), slurp(dir_ / "cpu/checkpoints/step_00000008/model.bin"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Strategies, DevicePath, ::testing::Values("pre", "post", "geonorm", "ngpt", "residual"),

@@ -16,6 +16,9 @@
 #include "model/gpt.hpp"
 #include "norm/plan.hpp"
 #include "train/step.hpp"
+#ifdef NORMGPT_HAVE_NCCL
+#include "dist/nccl_communicator.hpp"
+#endif
 
 using namespace ng;
 
@@ -107,6 +110,52 @@ TEST_P(CudaTraining, LlamaBlocksFp32MatchCpu) {
   if (s != "ngpt" && s != "angpt" && s != "hybridnorm" && s != "hybridnorm_star") d.arch.qk_norm = QkNorm::Head;
   check(d, s);
 }
+
+#ifdef NORMGPT_HAVE_NCCL
+// The NCCL data-parallel path on one GPU, one process (the single-GPU check): the trainer's
+// step through DataParallel over NCCL, with and without ZeRO-1, gives the local run's bits.
+TEST(CudaTrainingNccl, OneProcessNcclStepsEqualLocalSteps) {
+  NG_SKIP_WITHOUT_GPU();
+  const ModelDims d = gpt2_dims();
+  NormConfig nc;
+  nc.strategy = "peri";
+  const ModelPlan plan = make_plan(nc, d, "auto");
+  auto gpu = make_cuda_backend(0);
+  OptimConfig oc;
+  oc.lr = 3e-3;
+  oc.grad_clip = 0.5;
+  const LrSchedule sched{oc.lr, "constant", 0, 1.0, 5};
+  auto run = [&](Communicator& comm, bool zero) {
+    GPT<float> m(d, plan, *gpu, kB, kT);
+    std::vector<float> host(m.params.size());
+    init_params(m.table(), plan.init, 17, host.data());
+    m.params.from_host(host);
+    DataParallel<float> dp(comm, *gpu, m.params.size(), zero);
+    AdamW<float> opt(*gpu, m.table(), oc, dp.shard());
+    std::vector<double> losses;
+    for (int step = 0; step < 5; ++step) {
+      auto next = [&](int32_t* in, int32_t* tg) {
+        for (int i = 0; i < kB * kT; ++i) {
+          in[i] = int32_t((i * 7 + step * 3) % d.V);
+          tg[i] = int32_t((in[i] * 5 + 1) % d.V);
+        }
+      };
+      StepResult r = compute_gradients(m, dp, 1, next);
+      apply_update(m, opt, dp, sched, oc, step, r);
+      losses.push_back(r.loss);
+    }
+    return std::make_pair(losses, m.params.to_host());
+  };
+  LocalCommunicator local;
+  const auto want = run(local, false);
+  for (bool zero : {false, true}) {
+    auto nccl = make_nccl_communicator(0, 1, 0, nccl_unique_id());
+    const auto got = run(*nccl, zero);
+    EXPECT_EQ(got.first, want.first) << "zero " << zero;
+    EXPECT_TRUE(test::bitwise_equal(got.second, want.second)) << "zero " << zero;
+  }
+}
+#endif
 
 INSTANTIATE_TEST_SUITE_P(Strategies, CudaTraining, ::testing::ValuesIn(strategy_names()),
                          [](const auto& info) { return info.param; });

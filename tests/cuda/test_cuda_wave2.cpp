@@ -335,7 +335,7 @@ TEST(CudaNormGroup, RefusesWhatItCannotDo) {
                            .bias = nullptr, .N = 2, .C = 80, .eps = 1e-5f, .fn = NormFunction::RMSNorm, .group = 7};
   EXPECT_THROW(cuda::norm_forward<float>(f), InternalError);  // 7 does not divide 80
   f.group = 0;
-  f.fn = NormFunction::DyT;
+  f.fn = NormFunction::DyT;  // DyT runs on the GPU (test_cuda_dyt.cpp), but not without its alpha
   EXPECT_THROW(cuda::norm_forward<float>(f), InternalError);
   EXPECT_THROW(cuda::rope<float>({nullptr, nullptr, 1, 1, 6, 2}), InternalError);  // head size 3 is odd
 }

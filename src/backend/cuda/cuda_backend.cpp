@@ -12,6 +12,9 @@
 #include "backend/cuda/rope.hpp"
 #include "backend/cuda/runtime.hpp"
 #include "backend/registry.hpp"
+#ifdef NORMGPT_HAVE_NCCL
+#include "dist/nccl_communicator.hpp"
+#endif
 
 namespace ng {
 namespace {
@@ -74,7 +77,12 @@ std::unique_ptr<Backend<float>> make_cuda_backend(int local_rank) {
 }
 
 void register_cuda_backend() {
-  register_device_backend({"cuda", &cuda::device_count, &make_cuda_backend});
+  DeviceBackendFactory f{"cuda", &cuda::device_count, &make_cuda_backend};
+#ifdef NORMGPT_HAVE_NCCL
+  f.unique_id = &nccl_unique_id;
+  f.make_communicator = &make_nccl_communicator;
+#endif
+  register_device_backend(f);
 }
 
 }  // namespace ng

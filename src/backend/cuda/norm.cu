@@ -1,10 +1,12 @@
-// LayerNorm / RMSNorm / L2 kernels (ops/norm.hpp); the math mirrors backend/cpu/norm.cpp line by line.
+// LayerNorm / RMSNorm / L2 / DyT kernels (ops/norm.hpp); the math mirrors backend/cpu/norm.cpp line by line.
 // Groups: the statistics of row n, group j cover columns [j*G, (j+1)*G) (G = C without groups).
 // Row-major, that is the contiguous segment s = n * (C/G) + j of G values starting at s * G, and
 // mean/rstd[s] is its statistic; so the row kernels run one block per segment.
 #include <algorithm>
+#include <type_traits>
 
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/colsum.cuh"
 #include "backend/cuda/norm.hpp"
 #include "backend/cuda/reduce.cuh"
 
@@ -139,18 +141,156 @@ __global__ void norm_param_final_kernel(const float* part, int nchunks, int C, T
 }
 
 // The statistics' group size G (C when group is 0); refuses what the kernels cannot do.
-int group_size(NormFunction fn, int C, int group) {
-  if (fn == NormFunction::DyT) throw_internal(__FILE__, __LINE__, "the dyt norm has no CUDA kernel yet");
+int group_size(int C, int group) {
   if (group < 0 || (group > 0 && C % group != 0))
     throw_internal(__FILE__, __LINE__, "norm: group must be 0 or divide C");
   return group > 0 ? group : C;
+}
+
+// ---- DyT: out = scale * (g * tanh(alpha x) + b) ------------------------------------------------
+// No statistics and nothing across a row: every kernel is a grid-stride loop over the N*C values
+// (so `group` is ignored, as on the CPU). Math in fp32 (double for a double T). A null weight is
+// gain 1 and a null bias 0, as for the other norms; a null mean/rstd is simply not written.
+
+template <class T>
+struct DytAcc {
+  using type = float;
+};
+template <>
+struct DytAcc<double> {
+  using type = double;
+};
+template <class T>
+using dyt_acc = typename DytAcc<T>::type;
+
+template <class A>
+__device__ inline A dyt_tanh(A v) {
+  if constexpr (std::is_same_v<A, double>) return tanh(v);
+  else return tanhf(v);
+}
+
+constexpr int kDytThreads = 256;  // a whole number of warps (block_sum needs it)
+// At most: about a full H100 of resident threads; also the dalpha partials, added in order by one thread.
+constexpr int kDytBlocks = 1024;
+
+// Blocks of the backward kernel: a function of N*C only (so are the dalpha partials, hence the bits).
+unsigned dyt_blocks(size_t n) {
+  return unsigned(std::min<size_t>(kDytBlocks, (n + kDytThreads - 1) / kDytThreads));
+}
+
+// out may alias inp: each thread reads its elements before writing them. mean/rstd get 0/1 for
+// the N rows, as on the CPU.
+template <class T>
+__global__ void dyt_forward_kernel(NormForwardArgs<T> a, size_t n) {
+  using A = dyt_acc<T>;
+  const A alpha = A(*a.alpha), scale = A(a.scale);
+  const size_t first = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const size_t stride = size_t(gridDim.x) * blockDim.x;
+  for (size_t i = first; i < n; i += stride) {
+    const int c = int(i % size_t(a.C));
+    const A g = a.weight ? A(a.weight[c]) : A(1);
+    const A b = a.bias ? A(a.bias[c]) : A(0);
+    a.out[i] = T(scale * (g * dyt_tanh(alpha * A(a.inp[i])) + b));
+  }
+  for (size_t r = first; r < size_t(a.N); r += stride) {
+    if (a.mean) a.mean[r] = T(0);
+    if (a.rstd) a.rstd[r] = T(1);
+  }
+}
+
+// With th = tanh(alpha x) and u = dout * scale:  dx = u g alpha (1 - th^2), into dinp as
+// `accumulate` says; and, when part is not null, this block's share of sum u g x (1 - th^2)
+// (its threads' elements in stride order, then block_sum's fixed tree) into part[blockIdx.x].
+template <class T>
+__global__ void dyt_backward_kernel(NormBackwardArgs<T> a, size_t n, dyt_acc<T>* part) {
+  using A = dyt_acc<T>;
+  __shared__ A sh[32];
+  const A alpha = A(*a.alpha), scale = A(a.scale);
+  const size_t stride = size_t(gridDim.x) * blockDim.x;
+  A acc = A(0);
+  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const int c = int(i % size_t(a.C));
+    const A x = A(a.inp[i]), th = dyt_tanh(alpha * x), u = A(a.dout[i]) * scale;
+    const A g = a.weight ? A(a.weight[c]) : A(1);
+    const A d = u * g * alpha * (A(1) - th * th);
+    acc += u * g * x * (A(1) - th * th);
+    a.dinp[i] = a.accumulate ? T(A(a.dinp[i]) + d) : T(d);
+  }
+  if (part) {  // kernel-uniform: every thread reaches block_sum or none does
+    const A t = block_sum(acc, sh);
+    if (threadIdx.x == 0) part[blockIdx.x] = t;
+  }
+}
+
+// dalpha += the block partials, added in block order by a single thread.
+template <class T>
+__global__ void dyt_dalpha_final_kernel(const dyt_acc<T>* part, int nparts, T* dalpha) {
+  using A = dyt_acc<T>;
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  A t = A(0);
+  for (int k = 0; k < nparts; ++k) t += part[k];
+  *dalpha = T(A(*dalpha) + t);
+}
+
+// Gain and bias gradients through colsum.cuh: dg[c] += sum_n u th, db[c] += sum_n u.
+template <class T>
+struct DytGainTerm {
+  NormBackwardArgs<T> p;
+  __device__ float operator()(int n, int c) const {
+    const size_t i = size_t(n) * p.C + c;
+    const float u = float(p.dout[i]) * float(p.scale);
+    return u * tanhf(float(*p.alpha) * float(p.inp[i]));
+  }
+  __device__ float factor(int) const { return 1.f; }
+};
+
+template <class T>
+struct DytBiasTerm {
+  NormBackwardArgs<T> p;
+  __device__ float operator()(int n, int c) const { return float(p.dout[size_t(n) * p.C + c]) * float(p.scale); }
+  __device__ float factor(int) const { return 1.f; }
+};
+
+void require_alpha(const void* alpha) {
+  if (!alpha) throw_internal(__FILE__, __LINE__, "norm: dyt needs its alpha (a device scalar)");
+}
+
+template <class T>
+void dyt_forward(const NormForwardArgs<T>& a) {
+  require_alpha(a.alpha);
+  if (a.N <= 0 || a.C <= 0) return;
+  const size_t n = size_t(a.N) * size_t(a.C);
+  dyt_forward_kernel<T><<<grid_for(n, kDytThreads), kDytThreads>>>(a, n);
+  NG_CUDA_LAUNCHED();
+}
+
+// The parameter sums run first, so dinp may alias dout (or inp).
+template <class T>
+void dyt_backward(const NormBackwardArgs<T>& a) {
+  require_alpha(a.alpha);
+  if (a.N <= 0 || a.C <= 0) return;
+  if (a.weight && a.dweight) column_sums_accumulate(DytGainTerm<T>{a}, a.N, a.C, a.dweight);
+  if (a.dbias) column_sums_accumulate(DytBiasTerm<T>{a}, a.N, a.C, a.dbias);
+  using A = dyt_acc<T>;
+  const size_t n = size_t(a.N) * size_t(a.C);
+  const unsigned blocks = dyt_blocks(n);
+  A* part = nullptr;
+  if (a.dalpha) NG_CUDA(cudaMallocAsync(reinterpret_cast<void**>(&part), blocks * sizeof(A), 0));
+  dyt_backward_kernel<T><<<blocks, kDytThreads>>>(a, n, part);
+  NG_CUDA_LAUNCHED();
+  if (a.dalpha) {
+    dyt_dalpha_final_kernel<T><<<1, 1>>>(part, int(blocks), a.dalpha);
+    NG_CUDA_LAUNCHED();
+    NG_CUDA(cudaFreeAsync(part, 0));
+  }
 }
 
 }  // namespace
 
 template <class T>
 void norm_forward(const NormForwardArgs<T>& a) {
-  const int G = group_size(a.fn, a.C, a.group);
+  if (a.fn == NormFunction::DyT) return dyt_forward(a);  // no statistics, so group is moot
+  const int G = group_size(a.C, a.group);
   if (a.N <= 0 || a.C <= 0) return;
   const unsigned segments = unsigned(size_t(a.N) * (a.C / G));
   norm_forward_kernel<T><<<segments, segment_threads(G)>>>(a, G);
@@ -159,7 +299,8 @@ void norm_forward(const NormForwardArgs<T>& a) {
 
 template <class T>
 void norm_backward(const NormBackwardArgs<T>& a) {
-  const int G = group_size(a.fn, a.C, a.group);
+  if (a.fn == NormFunction::DyT) return dyt_backward(a);
+  const int G = group_size(a.C, a.group);
   if (a.N <= 0 || a.C <= 0) return;
   const unsigned segments = unsigned(size_t(a.N) * (a.C / G));
   norm_backward_dinp_kernel<T><<<segments, segment_threads(G)>>>(a, G);
