@@ -87,6 +87,19 @@ void run_eval(const std::string& config_path, const std::vector<std::string>& ov
                           .c_str());
 }
 
+namespace {
+
+// The device a config's `device` key picks on this machine, or why it cannot.
+std::string resolve_device_or_reason(const std::string& device) {
+  try {
+    return resolve_device(device);
+  } catch (const UserError& e) {
+    return std::string("nothing (") + e.what() + ")";
+  }
+}
+
+}  // namespace
+
 void run_info(const std::string& config_path, const std::vector<std::string>& overrides) {
   const Config cfg = load_config(config_path, overrides);
   const ModelSpec spec = resolve_model(cfg);
@@ -109,13 +122,16 @@ void run_info(const std::string& config_path, const std::vector<std::string>& ov
   const double fpt = flops_per_token(d, n, T);
   std::printf("FLOPs per token: %.4g (6N + 12*L*T*d = 6*%zu + 12*%d*%d*%d), %.4g per step of %ld tokens\n", fpt, n,
               d.L, T, d.C, fpt * B * T * cfg.train.grad_accum, long(B) * T * cfg.train.grad_accum);
-  // Memory on the CPU backend (fp32): parameters, gradients, two AdamW moments, activations.
-  auto backend = make_cpu_backend<float>();
+  // Memory per process, fp32 on either backend (device.precision bf16 is not built yet): parameters,
+  // gradients, two AdamW moments, and the activation arena (llm.c's layout; the exact arena is
+  // logged by `normgpt train`).
   const size_t N = size_t(B) * T, C = d.C;
   size_t act = N * C * (2 + d.L * 16) + size_t(d.L) * B * d.NH * T * T + N * d.Vp;  // the GPT activation arena
   act += N * C * 9 + size_t(B) * d.NH * T * T;                                      // backward scratch
   const double mib = 1.0 / (1 << 20);
-  std::printf("memory estimate (fp32): parameters %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB, "
+  std::printf("device: %s resolves to %s here; precision fp32 (weights, activations, gradients, AdamW state)\n",
+              cfg.device.c_str(), resolve_device_or_reason(cfg.device).c_str());
+  std::printf("memory estimate per process (fp32): parameters %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB, "
               "activations ~%.1f MiB; total ~%.1f MiB\n",
               n * 4 * mib, n * 4 * mib, 2 * n * 4 * mib, act * 4 * mib, (4 * n + act) * 4 * mib);
 }

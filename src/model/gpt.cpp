@@ -22,7 +22,7 @@ GPT<T>::GPT(const ModelDims& dims, const ModelPlan& plan, const Backend<T>& back
   // Carve the activation arena in two passes: size it, then hand out pointers.
   const size_t N = size_t(N_), C = size_t(dims.C), Vp = size_t(dims.Vp), H = size_t(dims.H()),
                F = size_t(dims.fc_rows()), NH = size_t(dims.NH);
-  const size_t att = size_t(B) * dims.NH * Tn * Tn;
+  const size_t att = backend.attention_state_size(B, Tn, dims.C, dims.NH);
   std::vector<std::pair<T**, size_t>> slots;
   auto want = [&](T*& p, size_t n) { slots.push_back({&p, n}); };
   auto want_norm = [&](bool on, T*& out, T*& mean, T*& rstd) {
@@ -84,7 +84,7 @@ GPT<T>::GPT(const ModelDims& dims, const ModelPlan& plan, const Backend<T>& back
   want(dfch_, N * F);
   want(dact_, N * H);
   want(dtmp_o_, N * C);
-  want(datt_scratch_, att);
+  want(datt_scratch_, backend.attention_scratch_size(B, Tn, dims.C, dims.NH));
   want(dtmp_z_, N * C);
   want(dtmp_g_, N * C);
   want(dx_alt_, N * C);

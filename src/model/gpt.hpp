@@ -44,7 +44,7 @@ struct LayerActs {
   T* qkv_normed = nullptr;// (3,N,C) after the norms (q, k then rotated in place)
   T* qkv_mean = nullptr;  // (3,N*NH)
   T* qkv_rstd = nullptr;  // (3,N*NH)
-  T* att = nullptr;       // (B,NH,T,T) attention probabilities
+  T* att = nullptr;       // attention's saved state: (B,NH,T,T) probabilities on the CPU, (B,NH,T) under flash
   T* atty = nullptr;      // (N,C) attention output before the projection
   T* fch_raw = nullptr;   // (N,F) up projection before a learned input scale (nGPT's suv), if any
   T* fch = nullptr;       // (N,F) activation input (F = H, or 2H [gate | up] under swiglu)

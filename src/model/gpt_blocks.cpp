@@ -117,7 +117,7 @@ void GPT<T>::attention_core_backward(int l, const T* df, const T* u, T* du, bool
   be_.matmul_backward({datty_, tensor(G, "attprojw", l), optional_tensor(G, "attprojb", l), df, a.atty,
                        tensor(P, "attprojw", l), N_, C, C, false});
   be_.attention_backward(
-      {dqkv_, datt_scratch_, datty_, a.qkv, a.att, B_, T_, C, dims_.NH, plan_.blocks[l].qkv.softmax_scale});
+      {dqkv_, datt_scratch_, datty_, a.qkv, a.att, B_, T_, C, dims_.NH, plan_.blocks[l].qkv.softmax_scale, a.atty});
   if (a.qkv_raw) qkv_transform_backward(l);
   be_.matmul_backward({du, tensor(G, "qkvw", l), optional_tensor(G, "qkvb", l), dqkv_, u, tensor(P, "qkvw", l), N_,
                        C, 3 * C, accumulate});

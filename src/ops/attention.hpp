@@ -3,9 +3,12 @@
 //   att[b,h,t,s] = softmax_s<=t( scale * q[b,t,h].k[b,s,h] )         (s > t: exactly 0)
 //   scale = 1/sqrt(hs) by default (0 below); nGPT's unit-norm q, k use sqrt(hs).
 //   out[b,t,h*hs + i] = sum_s att[b,h,t,s] * v[b,s,h,i]             out (B,T,C)
-//   saves att (B,NH,T,T) probabilities for backward.
+//   saves `att` for backward: a state whose layout is the backend's (Backend::attention_state_size).
+//     The CPU keeps the probabilities (B,NH,T,T); a fused (flash) kernel keeps one log-sum-exp per
+//     row (B,NH,T), so memory does not grow with T^2.
 //   backward: dqkv is overwritten (every element, including the masked ones' zero contributions);
-//   scratch (B,NH,T,T) is workspace.
+//   scratch (Backend::attention_scratch_size elements) is workspace; `out` is the forward's output
+//   (a fused kernel needs rowsum(dout * out); the CPU ignores it).
 #pragma once
 
 namespace ng {
@@ -28,6 +31,7 @@ struct AttentionBackwardArgs {
   const T* att;
   int B, T_, C, NH;
   double scale = 0;
+  const T* out = nullptr;  // the forward's output (B,T,C)
 };
 
 }  // namespace ng

@@ -90,7 +90,9 @@ TEST(StrategyProperties, PostDeepNormB2TStreamsAreNormalizedAfterEveryBlock) {
             double mean = 0, ms = 0;
             for (int c = 0; c < C; ++c) mean += y[n * C + c] / C;
             for (int c = 0; c < C; ++c) ms += y[n * C + c] * y[n * C + c] / C;
-            if (std::string(fn) == "layernorm") EXPECT_NEAR(mean, 0.0, 1e-9) << s << " layer " << l;
+            if (std::string(fn) == "layernorm") {
+              EXPECT_NEAR(mean, 0.0, 1e-9) << s << " layer " << l;
+            }
             const double var = std::string(fn) == "layernorm" ? ms - mean * mean : ms;
             EXPECT_NEAR(var, 1.0, 1e-3) << s << " " << fn << " layer " << l;  // var/(var + eps)
           }

@@ -2,6 +2,7 @@
 
 #include "backend/cuda/attention.hpp"
 #include "backend/cuda/encoder.hpp"
+#include "backend/cuda/flash_attention.hpp"
 #include "backend/cuda/geodesic.hpp"
 #include "backend/cuda/lerp.hpp"
 #include "backend/cuda/linear.hpp"
@@ -12,6 +13,7 @@
 #include "backend/cuda/rope.hpp"
 #include "backend/cuda/runtime.hpp"
 #include "backend/registry.hpp"
+#include "core/errors.hpp"
 #ifdef NORMGPT_HAVE_NCCL
 #include "dist/nccl_communicator.hpp"
 #endif
@@ -44,8 +46,25 @@ class CudaBackend final : public Backend<float> {
   void norm_backward(const NormBackwardArgs<F>& a) const override { cuda::norm_backward(a); }
   void matmul_forward(const MatmulForwardArgs<F>& a) const override { cuda::matmul_forward(a); }
   void matmul_backward(const MatmulBackwardArgs<F>& a) const override { cuda::matmul_backward(a); }
-  void attention_forward(const AttentionForwardArgs<F>& a) const override { cuda::attention_forward(a); }
-  void attention_backward(const AttentionBackwardArgs<F>& a) const override { cuda::attention_backward(a); }
+  // Attention: the fused flash kernels (state = one log-sum-exp per row) for head sizes they
+  // take, else the naive kernels with materialized probabilities. The choice depends only on the
+  // shapes, so the sizes, forward and backward always agree.
+  static bool flash(int C, int NH) { return NH > 0 && C % NH == 0 && C / NH <= cuda::kFlashMaxHeadSize; }
+  size_t attention_state_size(int B, int T, int C, int NH) const override {
+    return flash(C, NH) ? size_t(B) * NH * T : size_t(B) * NH * T * T;
+  }
+  size_t attention_scratch_size(int B, int T, int C, int NH) const override {
+    return flash(C, NH) ? size_t(B) * NH * T : size_t(B) * NH * T * T;
+  }
+  void attention_forward(const AttentionForwardArgs<F>& a) const override {
+    if (!flash(a.C, a.NH)) return cuda::attention_forward(a);
+    cuda::flash_attention_forward<F>({a.out, a.att, a.qkv, a.B, a.T_, a.C, a.NH, a.scale});
+  }
+  void attention_backward(const AttentionBackwardArgs<F>& a) const override {
+    if (!flash(a.C, a.NH)) return cuda::attention_backward(a);
+    NG_CHECK(a.out != nullptr, "flash attention backward needs the forward's output");
+    cuda::flash_attention_backward<F>({a.dqkv, a.scratch, a.dout, a.out, a.att, a.qkv, a.B, a.T_, a.C, a.NH, a.scale});
+  }
   void gelu_forward(const GeluForwardArgs<F>& a) const override { cuda::gelu_forward(a); }
   void gelu_backward(const GeluBackwardArgs<F>& a) const override { cuda::gelu_backward(a); }
   void residual(const ResidualArgs<F>& a) const override { cuda::residual(a); }
