@@ -21,17 +21,17 @@ namespace ng {
 template <class T>
 struct SublayerActs {
   T* in_norm = nullptr;  // u when the input transform normalizes (N,C)
-  T* in_mean = nullptr;
-  T* in_rstd = nullptr;
+  stat_t<T>* in_mean = nullptr;
+  stat_t<T>* in_rstd = nullptr;
   T* out = nullptr;      // f: the core's output (N,C)
   T* out_norm = nullptr; // g when the output transform normalizes (N,C)
-  T* out_mean = nullptr;
-  T* out_rstd = nullptr;
+  stat_t<T>* out_mean = nullptr;
+  stat_t<T>* out_rstd = nullptr;
   T* z = nullptr;        // NormAdd, Lerp + norm: the value before the combine's norm (N,C)
-  T* z_mean = nullptr;
-  T* z_rstd = nullptr;
-  T* angle = nullptr;    // Geodesic: the update angle t per token (N)
-  T* clamped = nullptr;  // Geodesic: 1 where a clamp was active (N)
+  stat_t<T>* z_mean = nullptr;
+  stat_t<T>* z_rstd = nullptr;
+  stat_t<T>* angle = nullptr;    // Geodesic: the update angle t per token (N)
+  stat_t<T>* clamped = nullptr;  // Geodesic: 1 where a clamp was active (N)
   T* y = nullptr;        // the stream after the combine (N,C)
 };
 
@@ -42,8 +42,8 @@ struct LayerActs {
   T* qkv_raw = nullptr;   // (N,3C) the projection's output when q, k, v are transformed (norms, RoPE)
   T* qkv_split = nullptr; // (3,N,C) q, k, v copied out of qkv_raw: the norms' inputs
   T* qkv_normed = nullptr;// (3,N,C) after the norms (q, k then rotated in place)
-  T* qkv_mean = nullptr;  // (3,N*NH)
-  T* qkv_rstd = nullptr;  // (3,N*NH)
+  stat_t<T>* qkv_mean = nullptr;  // (3,N*NH)
+  stat_t<T>* qkv_rstd = nullptr;  // (3,N*NH)
   T* att = nullptr;       // attention's saved state: (B,NH,T,T) probabilities on the CPU, (B,NH,T) under flash
   T* atty = nullptr;      // (N,C) attention output before the projection
   T* fch_raw = nullptr;   // (N,F) up projection before a learned input scale (nGPT's suv), if any
@@ -54,6 +54,10 @@ struct LayerActs {
 template <class T>
 class GPT {
  public:
+  using Grad = grad_t<T>;  // parameter gradients (fp32 under bf16)
+  using Stat = stat_t<T>;  // saved statistics (at least fp32)
+  using A = acc_t<T>;      // op constants and arithmetic (at least fp32)
+
   // B, T: the micro-batch this instance runs (activations are sized for it); T <= dims.maxT.
   GPT(const ModelDims& dims, const ModelPlan& plan, const Backend<T>& backend, int B, int T_len);
 
@@ -65,15 +69,16 @@ class GPT {
 
   const Backend<T>& backend() const { return be_; }
 
-  Buffer<T> params;  // table().total() elements, in the backend's memory
-  Buffer<T> grads;   // same layout
-  size_t arena_elements() const { return arena_.size(); }  // activations and backward scratch
+  Buffer<T> params;    // table().total() elements, in the backend's memory
+  Buffer<Grad> grads;  // same layout
+  // Bytes of activations, backward scratch and saved statistics.
+  size_t activation_bytes() const { return arena_.size() * sizeof(T) + stats_.size() * sizeof(Stat); }
 
   // Runs the model on inputs (B,T). With targets (B,T) returns the mean cross-entropy and keeps
   // the probabilities for backward(); without, leaves the logits readable through logits().
   double forward(const int32_t* inputs, const int32_t* targets);
   // Accumulates d(loss_scale * mean loss)/d(params) into grads. Requires forward with targets.
-  void backward(T loss_scale);
+  void backward(double loss_scale);
   void zero_grad();
 
   // (B,T,Vp) after forward without targets; backend memory (host memory on the CPU backend).
@@ -85,7 +90,11 @@ class GPT {
 
   // Pointer to tensor `name` (layer slice `layer` for per-layer tensors) in a buffer of the
   // table's layout: params.data() or grads.data().
-  T* tensor(T* buffer, const std::string& name, int layer = 0) const;
+  template <class E>
+  E* tensor(E* buffer, const std::string& name, int layer = 0) const {
+    return buffer + tensor_offset(name, layer);
+  }
+  size_t tensor_offset(const std::string& name, int layer = 0) const;
 
  private:
   const T* sublayer_forward(int l, const SublayerPlan& p, const T* x, const T* block_in, SublayerActs<T>& a,
@@ -98,11 +107,14 @@ class GPT {
   void mlp_core_backward(int l, const T* df, const T* u, T* du, bool accumulate);
   void qkv_transform_forward(int l);
   void qkv_transform_backward(int l);
-  void norm_forward(const NormSite& site, int l, const T* x, T* out, T* mean, T* rstd, T scale);
-  void norm_backward(const NormSite& site, int l, const T* dout, const T* x, const T* mean, const T* rstd,
-                     T scale, T* dx, bool accumulate);
+  void norm_forward(const NormSite& site, int l, const T* x, T* out, Stat* mean, Stat* rstd, A scale);
+  void norm_backward(const NormSite& site, int l, const T* dout, const T* x, const Stat* mean, const Stat* rstd,
+                     A scale, T* dx, bool accumulate);
   // A tensor's pointer, or null when it has no elements (biases under model.bias false, wpe under RoPE).
-  T* optional_tensor(T* buffer, const std::string& name, int layer) const;
+  template <class E>
+  E* optional_tensor(E* buffer, const std::string& name, int layer) const {
+    return table_.get(name).numel == 0 ? nullptr : tensor(buffer, name, layer);
+  }
   void scale_in_place(T* x, size_t n, double factor) const;
 
   ModelDims dims_;
@@ -111,22 +123,23 @@ class GPT {
   ParamTable table_;
   int B_, T_, N_;
 
-  Buffer<T> arena_;  // every activation and backward scratch buffer
+  Buffer<T> arena_;     // every activation and backward scratch buffer
+  Buffer<Stat> stats_;  // saved statistics: norm mean/rstd, geodesic angles, losses
   Buffer<int32_t> inputs_, targets_;
-  std::vector<T> losses_host_;
+  std::vector<Stat> losses_host_;
   T* encoded_ = nullptr;
   T* embed_out_ = nullptr;
-  T* embed_mean_ = nullptr;
-  T* embed_rstd_ = nullptr;
+  stat_t<T>* embed_mean_ = nullptr;
+  stat_t<T>* embed_rstd_ = nullptr;
   std::vector<LayerActs<T>> layers_;
   T* final_out_ = nullptr;
-  T* final_mean_ = nullptr;
-  T* final_rstd_ = nullptr;
+  stat_t<T>* final_mean_ = nullptr;
+  stat_t<T>* final_rstd_ = nullptr;
   T* dual_ = nullptr;         // ResiDual's stream d (N,C)
   T* final_sum_ = nullptr;    // ResiDual's head input xL + Nf(dL) (N,C)
   T* logits_raw_ = nullptr;   // (N,Vp) logits before a learned logit scale, if any
   T* logits_ = nullptr;  // (N,Vp); holds probs, then dlogits, after a forward with targets
-  T* losses_ = nullptr;
+  stat_t<T>* losses_ = nullptr;
   // backward scratch
   T* dstream_ = nullptr;  // gradient of the residual stream, flowing down the blocks (N,C)
   T* dtmp_f_ = nullptr;   // (N,C)

@@ -11,10 +11,10 @@ namespace ng {
 // ---- norms at a plan's sites -----------------------------------------------------------------
 
 template <class T>
-void GPT<T>::norm_forward(const NormSite& site, int l, const T* x, T* out, T* mean, T* rstd, T scale) {
+void GPT<T>::norm_forward(const NormSite& site, int l, const T* x, T* out, Stat* mean, Stat* rstd, A scale) {
   T* P = params.data();
   NormForwardArgs<T> a{out, mean, rstd, x, nullptr, nullptr, N_, dims_.C, plan_.eps, plan_.function,
-                       T(scale * site.gain_scale)};
+                       A(scale * site.gain_scale)};
   a.group = site.per_head ? dims_.hs() : 0;
   if (site.l2) {
     a.fn = NormFunction::L2;
@@ -28,11 +28,12 @@ void GPT<T>::norm_forward(const NormSite& site, int l, const T* x, T* out, T* me
 }
 
 template <class T>
-void GPT<T>::norm_backward(const NormSite& site, int l, const T* dout, const T* x, const T* mean, const T* rstd,
-                           T scale, T* dx, bool accumulate) {
-  T *P = params.data(), *G = grads.data();
+void GPT<T>::norm_backward(const NormSite& site, int l, const T* dout, const T* x, const Stat* mean,
+                           const Stat* rstd, A scale, T* dx, bool accumulate) {
+  T* P = params.data();
+  Grad* G = grads.data();
   NormBackwardArgs<T> a{dx, nullptr, nullptr, dout, x, nullptr, mean, rstd, N_, dims_.C, plan_.function,
-                        T(scale * site.gain_scale), accumulate};
+                        A(scale * site.gain_scale), accumulate};
   a.group = site.per_head ? dims_.hs() : 0;
   if (site.l2) {
     a.fn = NormFunction::L2;
@@ -69,7 +70,7 @@ void GPT<T>::qkv_transform_forward(int l) {
     T* v = raw;
     if (sites[p]->active()) {
       v = a.qkv_normed + p * NC;
-      norm_forward(*sites[p], l, raw, v, a.qkv_mean + p * stats, a.qkv_rstd + p * stats, T(1));
+      norm_forward(*sites[p], l, raw, v, a.qkv_mean + p * stats, a.qkv_rstd + p * stats, A(1));
     }
     if (dims_.arch.rope && p < 2) be_.rope({v, v, B_, T_, C, dims_.NH, dims_.arch.rope_theta, false});
     be_.copy2d({a.qkv + p * C, 3 * C, v, C, N_, C});
@@ -89,7 +90,7 @@ void GPT<T>::qkv_transform_backward(int l) {
     be_.copy2d({d, C, dqkv_ + p * C, 3 * C, N_, C});
     if (dims_.arch.rope && p < 2) be_.rope({d, d, B_, T_, C, dims_.NH, dims_.arch.rope_theta, true});
     if (sites[p]->active()) {
-      norm_backward(*sites[p], l, d, a.qkv_split + p * NC, a.qkv_mean + p * stats, a.qkv_rstd + p * stats, T(1),
+      norm_backward(*sites[p], l, d, a.qkv_split + p * NC, a.qkv_mean + p * stats, a.qkv_rstd + p * stats, A(1),
                     dqkv_part2_, false);
       d = dqkv_part2_;
     }
@@ -113,7 +114,8 @@ template <class T>
 void GPT<T>::attention_core_backward(int l, const T* df, const T* u, T* du, bool accumulate) {
   LayerActs<T>& a = layers_[l];
   const int C = dims_.C;
-  T *P = params.data(), *G = grads.data();
+  T* P = params.data();
+  Grad* G = grads.data();
   be_.matmul_backward({datty_, tensor(G, "attprojw", l), optional_tensor(G, "attprojb", l), df, a.atty,
                        tensor(P, "attprojw", l), N_, C, C, false});
   be_.attention_backward(
@@ -137,7 +139,7 @@ void GPT<T>::mlp_core_forward(int l, const T* u) {
   be_.matmul_forward({up, u, tensor(P, "fcw", l), optional_tensor(P, "fcb", l), N_, C, F});
   scale_in_place(up, size_t(N_) * F, k.fc);
   if (a.fch_raw)
-    be_.scale_columns_forward({a.fch, a.fch_raw, tensor(P, plan_.mlp_in_scale, l), T(plan_.mlp_in_scale_k), N_, F});
+    be_.scale_columns_forward({a.fch, a.fch_raw, tensor(P, plan_.mlp_in_scale, l), A(plan_.mlp_in_scale_k), N_, F});
   if (dims_.arch.swiglu) {
     be_.swiglu_forward({a.fch_act, a.fch, N_, H});
   } else {
@@ -153,9 +155,10 @@ void GPT<T>::mlp_core_backward(int l, const T* df, const T* u, T* du, bool accum
   LayerActs<T>& a = layers_[l];
   const int C = dims_.C, H = dims_.H(), F = dims_.fc_rows();
   const Factors& k = plan_.factors;
-  T *P = params.data(), *G = grads.data();
+  T* P = params.data();
+  Grad* G = grads.data();
   if (k.fcproj != 1.0) {
-    be_.scale({dtmp_o_, df, T(k.fcproj), size_t(N_) * C, false});
+    be_.scale({dtmp_o_, df, A(k.fcproj), size_t(N_) * C, false});
     df = dtmp_o_;
   }
   be_.matmul_backward({dact_, tensor(G, "fcprojw", l), optional_tensor(G, "fcprojb", l), df, a.fch_act,
@@ -168,7 +171,7 @@ void GPT<T>::mlp_core_backward(int l, const T* df, const T* u, T* du, bool accum
   }
   if (a.fch_raw)
     be_.scale_columns_backward({dfch_, tensor(G, plan_.mlp_in_scale, l), dfch_, a.fch_raw,
-                                tensor(P, plan_.mlp_in_scale, l), T(plan_.mlp_in_scale_k), N_, F, false});
+                                tensor(P, plan_.mlp_in_scale, l), A(plan_.mlp_in_scale_k), N_, F, false});
   scale_in_place(dfch_, size_t(N_) * F, k.fc);
   be_.matmul_backward({du, tensor(G, "fcw", l), optional_tensor(G, "fcb", l), dfch_, u, tensor(P, "fcw", l), N_, C,
                        F, accumulate});
@@ -182,22 +185,22 @@ const T* GPT<T>::sublayer_forward(int l, const SublayerPlan& p, const T* x, cons
   T* P = params.data();
   const T* u = x;
   if (p.input_norm.active()) {
-    norm_forward(p.input_norm, l, x, a.in_norm, a.in_mean, a.in_rstd, T(p.input_scale));
+    norm_forward(p.input_norm, l, x, a.in_norm, a.in_mean, a.in_rstd, A(p.input_scale));
     u = a.in_norm;
   }
   attention ? attention_core_forward(l, u) : mlp_core_forward(l, u);
   const T* g = a.out;
   if (p.output_norm.active()) {
-    norm_forward(p.output_norm, l, a.out, a.out_norm, a.out_mean, a.out_rstd, T(1));
+    norm_forward(p.output_norm, l, a.out, a.out_norm, a.out_mean, a.out_rstd, A(1));
     g = a.out_norm;
   }
   const T* s = p.residual_from_input ? u : x;  // the stream the combine continues from
   const size_t n = size_t(N_) * dims_.C;
   switch (p.combine) {
-    case Combine::Add: be_.residual({a.y, s, g, nullptr, T(1), n}); break;
+    case Combine::Add: be_.residual({a.y, s, g, nullptr, A(1), n}); break;
     case Combine::NormAdd:
-      be_.residual({a.z, s, g, p.skip_block_input ? block_in : nullptr, T(p.alpha), n});
-      norm_forward(p.combine_norm, l, a.z, a.y, a.z_mean, a.z_rstd, T(1));
+      be_.residual({a.z, s, g, p.skip_block_input ? block_in : nullptr, A(p.alpha), n});
+      norm_forward(p.combine_norm, l, a.z, a.y, a.z_mean, a.z_rstd, A(1));
       break;
     case Combine::Geodesic:
       be_.geodesic_forward({a.y, a.angle, a.clamped, s, g, tensor(P, p.geo.a, l), tensor(P, p.geo.b, l), p.geo.decay,
@@ -205,13 +208,13 @@ const T* GPT<T>::sublayer_forward(int l, const SublayerPlan& p, const T* x, cons
       break;
     case Combine::Lerp: {
       const bool normed = p.combine_norm.active();
-      be_.lerp_forward({normed ? a.z : a.y, s, g, tensor(P, p.lerp.alpha, l), T(p.lerp.alpha_scale),
+      be_.lerp_forward({normed ? a.z : a.y, s, g, tensor(P, p.lerp.alpha, l), A(p.lerp.alpha_scale),
                         p.lerp.abs_alpha, p.lerp.nu, N_, dims_.C});
-      if (normed) norm_forward(p.combine_norm, l, a.z, a.y, a.z_mean, a.z_rstd, T(1));
+      if (normed) norm_forward(p.combine_norm, l, a.z, a.y, a.z_mean, a.z_rstd, A(1));
       break;
     }
   }
-  if (p.dual) be_.residual({dual_, dual_, g, nullptr, T(1), n});
+  if (p.dual) be_.residual({dual_, dual_, g, nullptr, A(1), n});
   return a.y;
 }
 
@@ -221,15 +224,16 @@ const T* GPT<T>::sublayer_forward(int l, const SublayerPlan& p, const T* x, cons
 template <class T>
 const T* GPT<T>::combine_backward(int l, const SublayerPlan& p, const T* s, SublayerActs<T>& a) {
   const size_t n = size_t(N_) * dims_.C;
-  T *P = params.data(), *G = grads.data();
+  T* P = params.data();
+  Grad* G = grads.data();
   const T* g = p.output_norm.active() ? a.out_norm : a.out;
   switch (p.combine) {
     case Combine::Add:  // y = s + g: ds = dy (already in dstream_), dg = dy
       return dstream_;
     case Combine::NormAdd:  // y = N(z), z = alpha s + g (+ skip): dg = dz, ds = alpha dz
-      norm_backward(p.combine_norm, l, dstream_, a.z, a.z_mean, a.z_rstd, T(1), dtmp_z_, false);
-      if (p.skip_block_input) be_.scale({dskip_, dtmp_z_, T(1), n, false});
-      be_.scale({dstream_, dtmp_z_, T(p.alpha), n, false});
+      norm_backward(p.combine_norm, l, dstream_, a.z, a.z_mean, a.z_rstd, A(1), dtmp_z_, false);
+      if (p.skip_block_input) be_.scale({dskip_, dtmp_z_, A(1), n, false});
+      be_.scale({dstream_, dtmp_z_, A(p.alpha), n, false});
       return dtmp_z_;
     case Combine::Geodesic:
       be_.geodesic_backward({dx_alt_, dtmp_g_, tensor(G, p.geo.a, l), tensor(G, p.geo.b, l), dstream_, s, g,
@@ -239,11 +243,11 @@ const T* GPT<T>::combine_backward(int l, const SublayerPlan& p, const T* s, Subl
     case Combine::Lerp: {
       const T* dz = dstream_;
       if (p.combine_norm.active()) {
-        norm_backward(p.combine_norm, l, dstream_, a.z, a.z_mean, a.z_rstd, T(1), dtmp_z_, false);
+        norm_backward(p.combine_norm, l, dstream_, a.z, a.z_mean, a.z_rstd, A(1), dtmp_z_, false);
         dz = dtmp_z_;
       }
       be_.lerp_backward({dx_alt_, dtmp_g_, tensor(G, p.lerp.alpha, l), dz, s, g, tensor(P, p.lerp.alpha, l),
-                         T(p.lerp.alpha_scale), p.lerp.abs_alpha, p.lerp.nu, N_, dims_.C});
+                         A(p.lerp.alpha_scale), p.lerp.abs_alpha, p.lerp.nu, N_, dims_.C});
       std::swap(dstream_, dx_alt_);
       return dtmp_g_;
     }
@@ -260,33 +264,34 @@ void GPT<T>::sublayer_backward(int l, const SublayerPlan& p, const T* x, Sublaye
   NG_CHECK(!p.residual_from_input || in_norm, "residual_from_input needs an input norm");
   const T* dg = combine_backward(l, p, p.residual_from_input ? u : x, a);
   if (p.dual) {  // g also fed the stream d: add d(dL), the same for every sublayer
-    be_.scale({ddg_, dg, T(1), n, false});
-    be_.scale({ddg_, ddual_, T(1), n, true});
+    be_.scale({ddg_, dg, A(1), n, false});
+    be_.scale({ddg_, ddual_, A(1), n, true});
     dg = ddg_;
   }
   const T* df = dg;
   if (p.output_norm.active()) {
-    norm_backward(p.output_norm, l, dg, a.out, a.out_mean, a.out_rstd, T(1), dtmp_f_, false);
+    norm_backward(p.output_norm, l, dg, a.out, a.out_mean, a.out_rstd, A(1), dtmp_f_, false);
     df = dtmp_f_;
   }
   if (p.residual_from_input) {
     // dstream_ holds the combine's dL/du: start du from it, add the core's, then through the norm.
-    be_.scale({dtmp_u_, dstream_, T(1), n, false});
+    be_.scale({dtmp_u_, dstream_, A(1), n, false});
     attention ? attention_core_backward(l, df, u, dtmp_u_, true) : mlp_core_backward(l, df, u, dtmp_u_, true);
-    norm_backward(p.input_norm, l, dtmp_u_, x, a.in_mean, a.in_rstd, T(p.input_scale), dstream_, false);
+    norm_backward(p.input_norm, l, dtmp_u_, x, a.in_mean, a.in_rstd, A(p.input_scale), dstream_, false);
     return;
   }
   // Without an input norm u = x, so the core's input gradient adds straight into the stream.
   T* du = in_norm ? dtmp_u_ : dstream_;
   attention ? attention_core_backward(l, df, u, du, !in_norm) : mlp_core_backward(l, df, u, du, !in_norm);
-  if (in_norm) norm_backward(p.input_norm, l, dtmp_u_, x, a.in_mean, a.in_rstd, T(p.input_scale), dstream_, true);
+  if (in_norm) norm_backward(p.input_norm, l, dtmp_u_, x, a.in_mean, a.in_rstd, A(p.input_scale), dstream_, true);
 }
 
 // The members defined in this file, for both scalar types (the class itself is instantiated in
 // gpt.cpp, which defines the rest).
 #define NG_INSTANTIATE(T)                                                                                         \
-  template void GPT<T>::norm_forward(const NormSite&, int, const T*, T*, T*, T*, T);                             \
-  template void GPT<T>::norm_backward(const NormSite&, int, const T*, const T*, const T*, const T*, T, T*, bool); \
+  template void GPT<T>::norm_forward(const NormSite&, int, const T*, T*, stat_t<T>*, stat_t<T>*, acc_t<T>);      \
+  template void GPT<T>::norm_backward(const NormSite&, int, const T*, const T*, const stat_t<T>*, const stat_t<T>*, \
+                                      acc_t<T>, T*, bool);                                                        \
   template void GPT<T>::qkv_transform_forward(int);                                                               \
   template void GPT<T>::qkv_transform_backward(int);                                                              \
   template void GPT<T>::attention_core_forward(int, const T*);                                                    \

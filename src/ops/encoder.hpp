@@ -5,6 +5,8 @@
 //   backward: dwte[tokens[b,t]] += dout[b,t]; dwpe[t] += dout[b,t]   (always accumulates)
 #pragma once
 
+#include "core/precision.hpp"
+
 #include <cstdint>
 
 namespace ng {
@@ -20,8 +22,8 @@ struct EncoderForwardArgs {
 
 template <class T>
 struct EncoderBackwardArgs {
-  T* dwte;
-  T* dwpe;
+  grad_t<T>* dwte;
+  grad_t<T>* dwpe;
   const T* dout;
   const int32_t* tokens;
   int B, T_, C;

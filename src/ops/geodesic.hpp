@@ -8,13 +8,15 @@
 //   backward: dx, dg overwritten; da, db accumulate. Row reductions and cos/sin in at least fp32.
 #pragma once
 
+#include "core/precision.hpp"
+
 namespace ng {
 
 template <class T>
 struct GeodesicForwardArgs {
   T* out;
-  T* angle;    // (N)
-  T* clamped;  // (N)
+  stat_t<T>* angle;    // (N)
+  stat_t<T>* clamped;  // (N)
   const T* x;
   const T* g;
   const T* a;  // scalar
@@ -27,8 +29,8 @@ template <class T>
 struct GeodesicBackwardArgs {
   T* dx;
   T* dg;
-  T* da;  // scalar, accumulated
-  T* db;  // scalar, accumulated
+  grad_t<T>* da;  // scalar, accumulated
+  grad_t<T>* db;  // scalar, accumulated
   const T* dout;
   const T* x;
   const T* g;

@@ -9,6 +9,8 @@
 //   dalpha[c] += d/dalpha[c] of sum_n dout[n,c] out[n,c] (accumulated over rows).
 #pragma once
 
+#include "core/precision.hpp"
+
 namespace ng {
 
 template <class T>
@@ -17,7 +19,7 @@ struct LerpForwardArgs {
   const T* x;
   const T* g;
   const T* alpha;  // (C)
-  T alpha_scale;
+  acc_t<T> alpha_scale;
   bool abs_alpha;
   bool nu;
   int N, C;
@@ -27,12 +29,12 @@ template <class T>
 struct LerpBackwardArgs {
   T* dx;
   T* dg;
-  T* dalpha;  // (C), accumulated
+  grad_t<T>* dalpha;  // (C), accumulated
   const T* dout;
   const T* x;
   const T* g;
   const T* alpha;
-  T alpha_scale;
+  acc_t<T> alpha_scale;
   bool abs_alpha;
   bool nu;
   int N, C;

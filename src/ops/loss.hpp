@@ -6,13 +6,15 @@
 //     (overwrite; dlogits may alias probs, which is how the model avoids a second (N,Vp) buffer).
 #pragma once
 
+#include "core/precision.hpp"
+
 #include <cstdint>
 
 namespace ng {
 
 template <class T>
 struct CrossEntropyForwardArgs {
-  T* losses;
+  stat_t<T>* losses;
   T* probs;
   const T* logits;
   const int32_t* targets;
@@ -24,7 +26,7 @@ struct CrossEntropyBackwardArgs {
   T* dlogits;
   const T* probs;
   const int32_t* targets;
-  T dloss;  // d(total loss)/d(losses[n]), the same for every position (1/(B*T*grad_accum))
+  acc_t<T> dloss;  // d(total loss)/d(losses[n]), the same for every position (1/(B*T*grad_accum))
   int N, V, Vp;
 };
 

@@ -4,6 +4,8 @@
 //   backward: dinp = accumulate ? dinp + dout.W : dout.W;  dweight += dout^T.inp;  dbias += sum_n dout
 #pragma once
 
+#include "core/precision.hpp"
+
 namespace ng {
 
 template <class T>
@@ -18,8 +20,8 @@ struct MatmulForwardArgs {
 template <class T>
 struct MatmulBackwardArgs {
   T* dinp;     // may be null: no input gradient wanted
-  T* dweight;
-  T* dbias;    // may be null
+  grad_t<T>* dweight;
+  grad_t<T>* dbias;    // may be null
   const T* dout;
   const T* inp;
   const T* weight;

@@ -14,6 +14,8 @@
 //   accumulate, so micro-batches and layers sharing nothing can sum into one gradient buffer).
 #pragma once
 
+#include "core/precision.hpp"
+
 #include "norm/plan.hpp"
 
 namespace ng {
@@ -21,15 +23,15 @@ namespace ng {
 template <class T>
 struct NormForwardArgs {
   T* out;
-  T* mean;   // (N, or N*C/group); written as 0 under rmsnorm and l2
-  T* rstd;   // (N, or N*C/group)
+  stat_t<T>* mean;   // (N, or N*C/group); written as 0 under rmsnorm and l2
+  stat_t<T>* rstd;   // (N, or N*C/group)
   const T* inp;
   const T* weight;
   const T* bias;  // may be null under rmsnorm
   int N, C;
   float eps;
   NormFunction fn;
-  T scale = T(1);
+  acc_t<T> scale = 1;
   const T* alpha = nullptr;  // dyt only: the site's scalar
   int group = 0;             // 0: statistics over the whole row
 };
@@ -37,19 +39,19 @@ struct NormForwardArgs {
 template <class T>
 struct NormBackwardArgs {
   T* dinp;
-  T* dweight;
-  T* dbias;  // may be null under rmsnorm
+  grad_t<T>* dweight;
+  grad_t<T>* dbias;  // may be null under rmsnorm
   const T* dout;
   const T* inp;
   const T* weight;
-  const T* mean;
-  const T* rstd;
+  const stat_t<T>* mean;
+  const stat_t<T>* rstd;
   int N, C;
   NormFunction fn;
-  T scale = T(1);
+  acc_t<T> scale = 1;
   bool accumulate = false;  // into dinp
   const T* alpha = nullptr;  // dyt only
-  T* dalpha = nullptr;       // dyt only, accumulated
+  grad_t<T>* dalpha = nullptr;  // dyt only, accumulated
   int group = 0;
 };
 

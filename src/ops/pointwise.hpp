@@ -13,6 +13,8 @@
 //     q, k, v between the packed (N,3C) qkv tensor and contiguous (N,C) buffers.
 #pragma once
 
+#include "core/precision.hpp"
+
 #include <cstddef>
 
 namespace ng {
@@ -39,7 +41,7 @@ struct ResidualArgs {
   const T* x;
   const T* g;
   const T* skip;  // may be null
-  T alpha;
+  acc_t<T> alpha;
   size_t n;
 };
 
@@ -47,7 +49,7 @@ template <class T>
 struct ScaleArgs {
   T* dst;
   const T* src;
-  T alpha;
+  acc_t<T> alpha;
   size_t n;
   bool accumulate = false;
 };
@@ -72,18 +74,18 @@ struct ScaleColumnsForwardArgs {
   T* out;
   const T* x;
   const T* s;  // (W)
-  T k;
+  acc_t<T> k;
   int N, W;
 };
 
 template <class T>
 struct ScaleColumnsBackwardArgs {
   T* dx;
-  T* ds;  // (W), accumulated
+  grad_t<T>* ds;  // (W), accumulated
   const T* dout;
   const T* x;
   const T* s;
-  T k;
+  acc_t<T> k;
   int N, W;
   bool accumulate = false;
 };

@@ -220,7 +220,7 @@ void Trainer::prepare() {
              spec_.dims.V, spec_.dims.Vp, spec_.dims.maxT, n / 1e6);
   if (!spec_.dims.arch.is_gpt2(spec_.dims.C)) log_->info("blocks: {}", describe_blocks(spec_.dims));
   log_->info("device: {} (fp32); {:.1f} MiB of parameters, gradients, AdamW moments and activations", backend_->name(),
-             (4.0 * n + double(model_->arena_elements())) * sizeof(float) / 1048576.0);
+             (4.0 * n * sizeof(float) + double(model_->activation_bytes())) / 1048576.0);
   log_->info("train: {} steps x {} tokens (B {} x T {} x grad_accum {} x {} rank(s)); data {} tokens; "
              "{:.1f} MFLOP/token (6N + 12LTd)",
              cfg_.train.steps, tokens_per_step_, B, T, cfg_.train.grad_accum, comm_->world(),

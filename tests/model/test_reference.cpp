@@ -111,7 +111,7 @@ void check_fixture(const std::string& name) {
   model.zero_grad();
   const double loss = model.forward(in.data(), tg.data());
   EXPECT_NEAR(loss, fx["loss"].get<double>(), tol.ref_loss_abs);
-  model.backward(T(1));
+  model.backward(1.0);
   double worst_grad = 0, worst_step_loss = 0;
   ASSERT_EQ(fx["grads"].size(), model.table().tensors().size()) << "every tensor's gradient is in the fixture";
   double all_norm2 = 0;

@@ -89,7 +89,9 @@ void matmul_forward(const MatmulForwardArgs<T>& a) {
 
 template <class T>
 void matmul_backward(const MatmulBackwardArgs<T>& a) {
-  if (a.N < 0 || a.C < 0 || a.OC <= 0) return;  // every output is empty
+  if (a.N < 0 || a.C < 0 || a.OC < 0) return;
+  // OC = 0 still owes dinp = 0 when overwriting (the CPU gemm writes beta * dinp with k = 0), so the
+  // dinp gemm runs before the OC check below: k = OC = 0 is the valid "C = beta C" call (see ld()).
   if (a.dinp && a.N > 0 && a.C > 0) {
     // Row-major dinp(N,C) = dout(N,OC) . W(OC,C)  <=>  column-major dinp^T(C,N) = W^T(C,OC) . dout^T(OC,N),
     // and those operands are exactly W's and dout's bytes read column-major: no transposes.
@@ -97,6 +99,7 @@ void matmul_backward(const MatmulBackwardArgs<T>& a) {
     gemm_cm(false, false, a.C, a.N, a.OC, T(1), a.weight, a.C, a.dout, a.OC, a.accumulate ? T(1) : T(0), a.dinp,
             a.C);
   }
+  if (a.OC == 0) return;  // dweight and dbias are empty (and a 0-block launch would be an error)
   // Row-major dweight(OC,C) += dout^T(OC,N) . inp(N,C)  <=>  column-major dweight^T(C,OC) += inp^T(C,N) . dout(N,OC):
   // inp's bytes are inp^T (op = N); dout's bytes are dout^T (OC,N), so op = T gives dout (N,OC).
   if (a.C > 0) gemm_cm(false, true, a.C, a.OC, a.N, T(1), a.inp, a.C, a.dout, a.OC, T(1), a.dweight, a.C);
