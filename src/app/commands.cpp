@@ -122,18 +122,23 @@ void run_info(const std::string& config_path, const std::vector<std::string>& ov
   const double fpt = flops_per_token(d, n, T);
   std::printf("FLOPs per token: %.4g (6N + 12*L*T*d = 6*%zu + 12*%d*%d*%d), %.4g per step of %ld tokens\n", fpt, n,
               d.L, T, d.C, fpt * B * T * cfg.train.grad_accum, long(B) * T * cfg.train.grad_accum);
-  // Memory per process, fp32 on either backend (device.precision bf16 is not built yet): parameters,
-  // gradients, two AdamW moments, and the activation arena (llm.c's layout; the exact arena is
-  // logged by `normgpt train`).
+  // Memory per process: weights in the storage precision; gradients, AdamW moments (and master
+  // weights under bf16) in fp32; the activation arena (llm.c's layout, in the storage precision;
+  // the exact figure is logged by `normgpt train`).
+  const std::string dev = resolve_device_or_reason(cfg.device);
+  const bool bf = cfg.precision == "bf16" || (cfg.precision == "auto" && dev == "cuda");
+  const double wb = bf ? 2 : 4;
   const size_t N = size_t(B) * T, C = d.C;
   size_t act = N * C * (2 + d.L * 16) + size_t(d.L) * B * d.NH * T * T + N * d.Vp;  // the GPT activation arena
   act += N * C * 9 + size_t(B) * d.NH * T * T;                                      // backward scratch
   const double mib = 1.0 / (1 << 20);
-  std::printf("device: %s resolves to %s here; precision fp32 (weights, activations, gradients, AdamW state)\n",
-              cfg.device.c_str(), resolve_device_or_reason(cfg.device).c_str());
-  std::printf("memory estimate per process (fp32): parameters %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB, "
-              "activations ~%.1f MiB; total ~%.1f MiB\n",
-              n * 4 * mib, n * 4 * mib, 2 * n * 4 * mib, act * 4 * mib, (4 * n + act) * 4 * mib);
+  std::printf("device: %s resolves to %s here; precision %s\n", cfg.device.c_str(), dev.c_str(),
+              bf ? "bf16 (bf16 weights and activations; fp32 gradients, master weights, AdamW moments, statistics)"
+                 : "fp32");
+  std::printf("memory estimate per process: weights %.1f MiB, gradients %.1f MiB, AdamW state %.1f MiB, "
+              "activations ~%.1f MiB (naive attention; flash keeps less); total ~%.1f MiB\n",
+              n * wb * mib, n * 4 * mib, (bf ? 3 : 2) * n * 4 * mib, act * wb * mib,
+              (n * wb + n * 4 + (bf ? 3 : 2) * n * 4 + act * wb) * mib);
 }
 
 }  // namespace ng

@@ -33,8 +33,8 @@ class Backend : public Memory {
   virtual void norm_backward(const NormBackwardArgs<T>& a) const = 0;
   virtual void matmul_forward(const MatmulForwardArgs<T>& a) const = 0;
   virtual void matmul_backward(const MatmulBackwardArgs<T>& a) const = 0;
-  // Elements of attention's saved state and of its backward scratch (ops/attention.hpp). The
-  // defaults are the CPU's materialized probabilities.
+  // Elements (stat_t<T>) of attention's saved state and of its backward scratch
+  // (ops/attention.hpp). The defaults are the CPU's materialized probabilities.
   virtual size_t attention_state_size(int B, int T_len, int C, int NH) const { return size_t(B) * NH * T_len * T_len; }
   virtual size_t attention_scratch_size(int B, int T_len, int C, int NH) const { return size_t(B) * NH * T_len * T_len; }
   virtual void attention_forward(const AttentionForwardArgs<T>& a) const = 0;

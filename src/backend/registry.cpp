@@ -33,6 +33,13 @@ std::unique_ptr<Backend<float>> make_backend(const std::string& device, int loca
   return registered().make(local_rank);
 }
 
+std::unique_ptr<Backend<bf16>> make_backend_bf16(const std::string& device, int local_rank) {
+  if (resolve_device(device) == "cpu") return make_cpu_backend<bf16>();
+  NG_REQUIRE(registered().make_bf16 != nullptr, "precision bf16 on {}: this build has no bf16 kernels for it",
+             registered().name);
+  return registered().make_bf16(local_rank);
+}
+
 std::unique_ptr<Communicator> make_gradient_communicator(const Memory& backend, Communicator& process) {
   if (backend.host_accessible() || process.world() == 1) return nullptr;
   const DeviceBackendFactory& f = registered();

@@ -16,6 +16,8 @@ struct DeviceBackendFactory {
   std::string name;                                // "cuda"
   int (*device_count)() = nullptr;                 // usable devices; 0 without driver or GPU
   std::unique_ptr<Backend<float>> (*make)(int local_rank) = nullptr;  // one process per GPU
+  // The same device in bf16 storage (device.precision bf16); null when the build has none.
+  std::unique_ptr<Backend<bf16>> (*make_bf16)(int local_rank) = nullptr;
   // The device collectives (NCCL), when built: a unique id made on rank 0, then one communicator
   // per rank from it. Null when the build has none.
   std::vector<char> (*unique_id)() = nullptr;
@@ -35,6 +37,10 @@ std::unique_ptr<Backend<float>> make_backend(const std::string& device, int loca
 // with their unique id broadcast over `process`. Null means: use `process`. A user error when the
 // build has no device collectives.
 std::unique_ptr<Communicator> make_gradient_communicator(const Memory& backend, Communicator& process);
+
+// The bf16 backend for `device` (precision bf16): the device's when registered, the CPU's
+// emulation for device cpu (a reference for tests, slow).
+std::unique_ptr<Backend<bf16>> make_backend_bf16(const std::string& device, int local_rank = 0);
 
 // What make_backend would pick, without creating it ("cpu" or "cuda").
 std::string resolve_device(const std::string& device);

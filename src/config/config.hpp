@@ -132,6 +132,7 @@ struct Config {
   SampleConfig sample;
   DistConfig dist;
   std::string device = "auto";  // auto | cpu | cuda
+  std::string precision = "auto";  // auto (bf16 on cuda, fp32 on cpu) | fp32 | bf16
   uint64_t seed = 1337;
 };
 

@@ -134,6 +134,7 @@ void visit_config(C& c, V&& key) {
   key("dist.master_port", c.dist.master_port, in_range(1, 65535));
 
   key("device", c.device, one_of({"auto", "cpu", "cuda"}));
+  key("precision", c.precision, one_of({"auto", "fp32", "bf16"}));
   key("seed", c.seed, any());
 }
 

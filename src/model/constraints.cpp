@@ -68,6 +68,7 @@ double constraint_violation(const ModelPlan& plan, const ParamTable& table, cons
 
 template <class T>
 void apply_constraints(GPT<T>& model) {
+  static_assert(!is_mixed_precision<T>, "mixed precision constrains the optimizer's master weights (train/step.cpp)");
   const ModelPlan& plan = model.plan();
   if (plan.constraint == ConstraintMode::None || plan.constrained.empty()) return;
   if (model.backend().host_accessible()) {

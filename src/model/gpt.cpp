@@ -60,7 +60,7 @@ GPT<T>::GPT(const ModelDims& dims, const ModelPlan& plan, const Backend<T>& back
       want_stat(a.qkv_mean, 3 * N * NH);
       want_stat(a.qkv_rstd, 3 * N * NH);
     }
-    want(a.att, att);
+    want_stat(a.att, att);
     want(a.atty, N * C);
     if (!plan.mlp_in_scale.empty()) want(a.fch_raw, N * F);
     want(a.fch, N * F);
@@ -86,7 +86,7 @@ GPT<T>::GPT(const ModelDims& dims, const ModelPlan& plan, const Backend<T>& back
   want(dfch_, N * F);
   want(dact_, N * H);
   want(dtmp_o_, N * C);
-  want(datt_scratch_, backend.attention_scratch_size(B, Tn, dims.C, dims.NH));
+  want_stat(datt_scratch_, backend.attention_scratch_size(B, Tn, dims.C, dims.NH));
   want(dtmp_z_, N * C);
   want(dtmp_g_, N * C);
   want(dx_alt_, N * C);
@@ -173,6 +173,23 @@ double GPT<T>::forward(const int32_t* inputs, const int32_t* targets) {
 }
 
 template <class T>
+std::vector<typename GPT<T>::A> GPT<T>::params_to_host() const {
+  const std::vector<T> h = params.to_host();
+  return std::vector<A>(h.begin(), h.end());
+}
+
+template <class T>
+void GPT<T>::params_from_host(const std::vector<A>& host) {
+  NG_CHECK(host.size() == params.size(), "{} host weights for a model of {}", host.size(), params.size());
+  if constexpr (std::is_same_v<T, A>) {
+    params.from_host(host);
+  } else {
+    const std::vector<T> rounded(host.begin(), host.end());
+    params.from_host(rounded);
+  }
+}
+
+template <class T>
 std::vector<T> GPT<T>::logits_at(int b, int t) const {
   NG_CHECK(b >= 0 && b < B_ && t >= 0 && t < T_, "logits_at({}, {}) outside ({}, {})", b, t, B_, T_);
   return download_vector(be_, logits_ + (size_t(b) * T_ + t) * dims_.Vp, size_t(dims_.Vp));
@@ -232,5 +249,6 @@ void GPT<T>::zero_grad() {
 
 template class GPT<float>;
 template class GPT<double>;
+template class GPT<bf16>;
 
 }  // namespace ng

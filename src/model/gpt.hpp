@@ -44,7 +44,7 @@ struct LayerActs {
   T* qkv_normed = nullptr;// (3,N,C) after the norms (q, k then rotated in place)
   stat_t<T>* qkv_mean = nullptr;  // (3,N*NH)
   stat_t<T>* qkv_rstd = nullptr;  // (3,N*NH)
-  T* att = nullptr;       // attention's saved state: (B,NH,T,T) probabilities on the CPU, (B,NH,T) under flash
+  stat_t<T>* att = nullptr;  // attention's saved state: (B,NH,T,T) probabilities on the CPU, (B,NH,T) under flash
   T* atty = nullptr;      // (N,C) attention output before the projection
   T* fch_raw = nullptr;   // (N,F) up projection before a learned input scale (nGPT's suv), if any
   T* fch = nullptr;       // (N,F) activation input (F = H, or 2H [gate | up] under swiglu)
@@ -68,6 +68,11 @@ class GPT {
   int seq_len() const { return T_; }
 
   const Backend<T>& backend() const { return be_; }
+
+  // The weights as host values in full precision (acc_t<T>), and back (rounded to T). Under
+  // mixed precision the optimizer's master copy, not these, is the weights of record.
+  std::vector<A> params_to_host() const;
+  void params_from_host(const std::vector<A>& host);
 
   Buffer<T> params;    // table().total() elements, in the backend's memory
   Buffer<Grad> grads;  // same layout
@@ -153,7 +158,7 @@ class GPT {
   T* dtmp_o_ = nullptr;   // (N,C) a core's output gradient times a constant factor
   T* ddual_ = nullptr;    // (N,C) ResiDual: gradient of dL, shared by every sublayer output
   T* ddg_ = nullptr;      // (N,C) ResiDual: a sublayer output's gradient from both streams
-  T* datt_scratch_ = nullptr;
+  stat_t<T>* datt_scratch_ = nullptr;
   T* dtmp_z_ = nullptr;   // (N,C) NormAdd: gradient of the pre-norm sum
   T* dtmp_g_ = nullptr;   // (N,C) Geodesic: gradient of the update
   T* dx_alt_ = nullptr;   // (N,C) Geodesic: dx, then swapped with dstream_

@@ -303,6 +303,7 @@ void GPT<T>::sublayer_backward(int l, const SublayerPlan& p, const T* x, Sublaye
   template void GPT<T>::sublayer_backward(int, const SublayerPlan&, const T*, SublayerActs<T>&, bool);
 NG_INSTANTIATE(float)
 NG_INSTANTIATE(double)
+NG_INSTANTIATE(bf16)
 #undef NG_INSTANTIATE
 
 }  // namespace ng

@@ -11,12 +11,14 @@
 //   (a fused kernel needs rowsum(dout * out); the CPU ignores it).
 #pragma once
 
+#include "core/precision.hpp"
+
 namespace ng {
 
 template <class T>
 struct AttentionForwardArgs {
   T* out;
-  T* att;
+  stat_t<T>* att;  // saved state, fp32 under bf16 (a bf16 log-sum-exp near 10 is off by 0.03)
   const T* qkv;
   int B, T_, C, NH;
   double scale = 0;  // 0: 1/sqrt(hs)
@@ -25,10 +27,10 @@ struct AttentionForwardArgs {
 template <class T>
 struct AttentionBackwardArgs {
   T* dqkv;
-  T* scratch;
+  stat_t<T>* scratch;
   const T* dout;
   const T* qkv;
-  const T* att;
+  const stat_t<T>* att;
   int B, T_, C, NH;
   double scale = 0;
   const T* out = nullptr;  // the forward's output (B,T,C)

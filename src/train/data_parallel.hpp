@@ -35,12 +35,12 @@ class DataParallel {
   void gather_grads(GPT<T>& model);
 
  private:
-  T* shard_grads(GPT<T>& model) { return zero_ ? grad_shard_.data() : model.grads.data(); }
+  grad_t<T>* shard_grads(GPT<T>& model) { return zero_ ? grad_shard_.data() : model.grads.data(); }
   Communicator& comm_;
   const Backend<T>& be_;
   bool zero_;
   Shard shard_;
-  Buffer<T> grad_shard_;
+  Buffer<grad_t<T>> grad_shard_;
 };
 
 }  // namespace ng

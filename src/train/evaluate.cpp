@@ -23,4 +23,6 @@ double evaluate(GPT<T>& model, DataLoader& val, int batches) {
 template double evaluate<float>(GPT<float>&, DataLoader&, int);
 template double evaluate<double>(GPT<double>&, DataLoader&, int);
 
+template double evaluate<bf16>(GPT<bf16>&, DataLoader&, int);
+
 }  // namespace ng

@@ -41,7 +41,8 @@ template <class T>
 nlohmann::json layer_stats(const GPT<T>& model, const std::vector<T>& before, int step) {
   const ModelDims& d = model.dims();
   const size_t N = size_t(model.batch()) * model.seq_len(), NC = N * d.C;
-  const std::vector<T> params = model.params.to_host(), grads = model.grads.to_host();
+  const std::vector<T> params = model.params.to_host();
+  const std::vector<grad_t<T>> grads = model.grads.to_host();
   const Memory& mem = model.backend();
   nlohmann::json layers = nlohmann::json::array();
   for (int l = 0; l < d.L; ++l) {
@@ -85,5 +86,7 @@ nlohmann::json layer_stats(const GPT<T>& model, const std::vector<T>& before, in
 
 template nlohmann::json layer_stats<float>(const GPT<float>&, const std::vector<float>&, int);
 template nlohmann::json layer_stats<double>(const GPT<double>&, const std::vector<double>&, int);
+
+template nlohmann::json layer_stats<bf16>(const GPT<bf16>&, const std::vector<bf16>&, int);
 
 }  // namespace ng

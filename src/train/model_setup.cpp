@@ -67,15 +67,16 @@ ModelSpec resolve_model(const Config& cfg) {
 }
 
 template <class T>
-void initialize_model(GPT<T>& model, const Config& cfg) {
-  // On the host, then uploaded. Random init first: a plain GPT-2 file fills only the GPT-2
-  // tensors and the strategy's extra tensors keep their defaults.
-  std::vector<T> host(model.params.size(), T(0));
+std::vector<acc_t<T>> initialize_model(GPT<T>& model, const Config& cfg) {
+  // On the host in full precision, then uploaded (rounded to T). Random init first: a plain GPT-2
+  // file fills only the GPT-2 tensors and the strategy's extra tensors keep their defaults.
+  std::vector<acc_t<T>> host(model.params.size(), acc_t<T>(0));
   init_params(model.table(), model.plan().init, cfg.seed, host.data());
   // nGPT / anGPT start with their matrices on the constraint (docs/blocks.md)
   apply_constraints(model.plan(), model.table(), host.data());
   if (!cfg.model.init_from.empty()) load_model_file(cfg.model.init_from, model.table(), model.plan(), host.data());
-  model.params.from_host(host);
+  model.params_from_host(host);
+  return host;
 }
 
 ModelSpec model_spec_from_file(const std::string& path) {
@@ -87,7 +88,8 @@ double flops_per_token(const ModelDims& d, size_t n_params, int T) {
   return 6.0 * double(n_params) + 12.0 * d.L * double(T) * d.C;
 }
 
-template void initialize_model<float>(GPT<float>&, const Config&);
-template void initialize_model<double>(GPT<double>&, const Config&);
+template std::vector<float> initialize_model<float>(GPT<float>&, const Config&);
+template std::vector<double> initialize_model<double>(GPT<double>&, const Config&);
+template std::vector<float> initialize_model<bf16>(GPT<bf16>&, const Config&);
 
 }  // namespace ng

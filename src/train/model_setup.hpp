@@ -24,8 +24,9 @@ BlockArch block_arch(const ModelConfig& m);
 ModelSpec resolve_model(const Config& cfg);
 
 // Fills model.params: from model.init_from when set, else by the plan's init preset and cfg.seed.
+// Returns the weights in full precision (the master weights under mixed precision).
 template <class T>
-void initialize_model(GPT<T>& model, const Config& cfg);
+std::vector<acc_t<T>> initialize_model(GPT<T>& model, const Config& cfg);
 
 // Plan for a model file alone (sample/eval without a config): the strategy it records, or GPT-2.
 ModelSpec model_spec_from_file(const std::string& path);

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "core/errors.hpp"
 #include "model/constraints.hpp"
 
 namespace ng {
@@ -30,7 +31,18 @@ void apply_update(GPT<T>& model, AdamW<T>& opt, DataParallel<T>& dp, const LrSch
   r.lr = schedule.at(step);
   dp.update(model, opt, r.lr, step, r.clip_factor);
   // The hypersphere strategies' hook (nGPT renormalizes, anGPT projects); a no-op for the others.
-  apply_constraints(model);
+  if constexpr (is_mixed_precision<T>) {
+    // on the master weights (the weights of record), then the model's rounded copy
+    const ModelPlan& plan = model.plan();
+    if (plan.constraint == ConstraintMode::None || plan.constrained.empty()) return;
+    NG_CHECK(opt.shard().size() == model.params.size(), "constraints under mixed precision need the whole model");
+    std::vector<acc_t<T>> w = opt.master_host();
+    apply_constraints(plan, model.table(), w.data());
+    opt.set_master(w);
+    model.params_from_host(w);
+  } else {
+    apply_constraints(model);
+  }
 }
 
 template <class T>
@@ -51,6 +63,7 @@ StepResult train_step(GPT<T>& model, AdamW<T>& opt, const LrSchedule& schedule, 
                                     const BatchFn&);
 NG_INSTANTIATE(float)
 NG_INSTANTIATE(double)
+NG_INSTANTIATE(bf16)
 #undef NG_INSTANTIATE
 
 }  // namespace ng

@@ -102,7 +102,9 @@ void require_disk_space(const fs::path& dir, uint64_t bytes) {
              dir.string(), bytes / 1048576.0, avail / 1048576.0);
 }
 
-// One training run: the state shared by the loop, checkpoints, eval and the summary.
+// One training run: the state shared by the loop, checkpoints, eval and the summary. T is the
+// storage precision (float, or bf16 with fp32 master weights in the optimizer).
+template <class T>
 class Trainer {
  public:
   Trainer(const TrainOptions& o, const Config& cfg, const fs::path& run)
@@ -132,7 +134,7 @@ class Trainer {
   void run_eval(int step);
   void finish(const char* status);
   void log_step(int done, const StepResult& r, double step_s);
-  void write_layer_stats(const std::vector<float>& params_before, int step);
+  void write_layer_stats(const std::vector<T>& params_before, int step);
   std::string state_file_name() const {
     return cfg_.dist.zero ? fmt::format("state_r{}.bin", comm_->rank()) : std::string("state.bin");
   }
@@ -145,11 +147,11 @@ class Trainer {
   bool root_ = true;  // rank 0 writes the run directory; every rank validates and trains
   ModelSpec spec_;
   std::unique_ptr<DataLoader> train_data_, val_data_;
-  std::unique_ptr<Backend<float>> backend_;
+  std::unique_ptr<Backend<T>> backend_;
   std::unique_ptr<Communicator> grad_comm_;  // NCCL for device gradients across ranks, else null
-  std::unique_ptr<GPT<float>> model_;
-  std::unique_ptr<DataParallel<float>> dp_;
-  std::unique_ptr<AdamW<float>> opt_;
+  std::unique_ptr<GPT<T>> model_;
+  std::unique_ptr<DataParallel<T>> dp_;
+  std::unique_ptr<AdamW<T>> opt_;
   std::unique_ptr<MetricsWriter> metrics_;
   std::shared_ptr<spdlog::logger> log_ = console();
   long tokens_per_step_ = 0, run_tokens_ = 0;
@@ -158,7 +160,8 @@ class Trainer {
   int skipped_ = 0;
 };
 
-void Trainer::prepare() {
+template <class T>
+void Trainer<T>::prepare() {
   std::string resume_from;
   if (o_.resume) {
     NG_REQUIRE(fs::is_directory(run_), "--resume: run directory {} does not exist", run_.string());
@@ -169,27 +172,30 @@ void Trainer::prepare() {
                "run directory {} already holds a run (use --resume to continue it, or another -o)", run_.string());
   }
   spec_ = resolve_model(cfg_);
-  const int B = cfg_.train.batch_size, T = cfg_.model.seq_len;
-  train_data_ = std::make_unique<DataLoader>(LoaderOptions{cfg_.data.train, B, T, comm_->rank(), comm_->world(),
+  const int B = cfg_.train.batch_size, Tlen = cfg_.model.seq_len;
+  train_data_ = std::make_unique<DataLoader>(LoaderOptions{cfg_.data.train, B, Tlen, comm_->rank(), comm_->world(),
                                                            cfg_.data.shuffle, cfg_.seed, "data.train"});
   train_data_->check_token_ids(spec_.dims.V);
   if (!cfg_.data.val.empty()) {
     val_data_ = std::make_unique<DataLoader>(
-        LoaderOptions{cfg_.data.val, B, T, comm_->rank(), comm_->world(), false, 0, "data.val"});
+        LoaderOptions{cfg_.data.val, B, Tlen, comm_->rank(), comm_->world(), false, 0, "data.val"});
     val_data_->check_token_ids(spec_.dims.V);
   }
-  backend_ = make_backend(cfg_.device, comm_->local_rank());
+  if constexpr (std::is_same_v<T, bf16>) {
+    backend_ = make_backend_bf16(cfg_.device, comm_->local_rank());
+  } else {
+    backend_ = make_backend(cfg_.device, comm_->local_rank());
+  }
   // Gradients in device memory travel over NCCL; metrics and barriers stay on the process's (MPI).
   grad_comm_ = make_gradient_communicator(*backend_, *comm_);
-  model_ = std::make_unique<GPT<float>>(spec_.dims, spec_.plan, *backend_, B, T);
-  initialize_model(*model_, cfg_);
-  dp_ = std::make_unique<DataParallel<float>>(grad_comm_ ? *grad_comm_ : *comm_, *backend_, model_->params.size(),
-                                              cfg_.dist.zero == 1);
-  opt_ = std::make_unique<AdamW<float>>(*backend_, model_->table(), cfg_.optim, dp_->shard());
+  model_ = std::make_unique<GPT<T>>(spec_.dims, spec_.plan, *backend_, B, Tlen);
+  std::vector<float> weights = initialize_model(*model_, cfg_);
+  dp_ = std::make_unique<DataParallel<T>>(grad_comm_ ? *grad_comm_ : *comm_, *backend_, model_->params.size(),
+                                          cfg_.dist.zero == 1);
+  opt_ = std::make_unique<AdamW<T>>(*backend_, model_->table(), cfg_.optim, dp_->shard());
   if (!resume_from.empty()) {
-    std::vector<float> host(model_->params.size());
-    load_model_file((fs::path(resume_from) / "model.bin").string(), model_->table(), model_->plan(), host.data());
-    model_->params.from_host(host);
+    load_model_file((fs::path(resume_from) / "model.bin").string(), model_->table(), model_->plan(), weights.data());
+    model_->params_from_host(weights);
     const fs::path state = fs::path(resume_from) / state_file_name();
     NG_REQUIRE(fs::exists(state), "--resume: {} is missing (was the run started with another dist.zero or number of "
                "processes?)", state.string());
@@ -200,6 +206,7 @@ void Trainer::prepare() {
     train_data_->set_state(st.loader);
     start_ = int(st.step);
   }
+  opt_->set_master(weights);  // mixed precision: the fp32 weights the bf16 copy was rounded from
 
   // Everything the user gave has been checked: only now touch the run directory.
   if (root_) {
@@ -213,26 +220,35 @@ void Trainer::prepare() {
   if (o_.resume && resume_from.empty()) log_->info("resuming {}: no checkpoint yet, starting from step 0", run_.string());
   if (o_.resume && !resume_from.empty()) log_->info("resuming {} from step {}", run_.string(), start_);
 
-  tokens_per_step_ = long(B) * T * cfg_.train.grad_accum * comm_->world();
+  tokens_per_step_ = long(B) * Tlen * cfg_.train.grad_accum * comm_->world();
   const size_t n = model_->params.size();
   log_->info("model: {} ({}), {} layers, {} heads, d_model {}, vocab {} (padded {}), context {}; {:.2f}M parameters",
              spec_.plan.strategy, norm_function_name(spec_.plan.function), spec_.dims.L, spec_.dims.NH, spec_.dims.C,
              spec_.dims.V, spec_.dims.Vp, spec_.dims.maxT, n / 1e6);
   if (!spec_.dims.arch.is_gpt2(spec_.dims.C)) log_->info("blocks: {}", describe_blocks(spec_.dims));
-  log_->info("device: {} (fp32); {:.1f} MiB of parameters, gradients, AdamW moments and activations", backend_->name(),
-             (4.0 * n * sizeof(float) + double(model_->activation_bytes())) / 1048576.0);
+  {
+    // weights in T, gradients, moments (and master weights) in fp32, plus the activation arena
+    const double state = double(n) * (sizeof(T) + sizeof(grad_t<T>) + 2 * sizeof(float) +
+                                      (is_mixed_precision<T> ? sizeof(float) : 0));
+    log_->info("device: {}, precision {}; memory {:.1f} MiB (weights, gradients, optimizer state {:.1f} MiB; "
+               "activations {:.1f} MiB)", backend_->name(), is_mixed_precision<T> ? "bf16 (fp32 master weights)" : "fp32",
+               (state + double(model_->activation_bytes())) / 1048576.0, state / 1048576.0,
+               double(model_->activation_bytes()) / 1048576.0);
+  }
   log_->info("train: {} steps x {} tokens (B {} x T {} x grad_accum {} x {} rank(s)); data {} tokens; "
              "{:.1f} MFLOP/token (6N + 12LTd)",
-             cfg_.train.steps, tokens_per_step_, B, T, cfg_.train.grad_accum, comm_->world(),
-             train_data_->total_tokens(), flops_per_token(spec_.dims, n, T) / 1e6);
+             cfg_.train.steps, tokens_per_step_, B, Tlen, cfg_.train.grad_accum, comm_->world(),
+             train_data_->total_tokens(), flops_per_token(spec_.dims, n, Tlen) / 1e6);
   if (comm_->world() > 1)
     log_->info("data parallel: {} ranks, gradients over {}, {}", comm_->world(), dp_->comm().name(),
                cfg_.dist.zero ? "ZeRO-1 (optimizer state sharded)" : "gradients all-reduced");
   log_->info("run directory: {}", run_.string());
 }
 
-void Trainer::save_checkpoint(int steps_done) {
-  const std::vector<float> params = model_->params.to_host();
+template <class T>
+void Trainer<T>::save_checkpoint(int steps_done) {
+  // The weights of record: the optimizer's fp32 master copy under mixed precision.
+  const std::vector<float> params = opt_->has_master() ? opt_->master_host() : model_->params_to_host();
   for (float p : params)
     NG_CHECK(std::isfinite(p), "refusing to checkpoint non-finite parameters at step {}", steps_done);
   // Rank 0 prepares the directory, the owners of optimizer state write it, rank 0 writes the model
@@ -259,7 +275,8 @@ void Trainer::save_checkpoint(int steps_done) {
   comm_->barrier();
 }
 
-void Trainer::run_eval(int step) {
+template <class T>
+void Trainer<T>::run_eval(int step) {
   if (!val_data_) return;
   last_val_ = evaluate(*model_, *val_data_, cfg_.eval.batches);
   comm_->allreduce_mean(&last_val_, 1);
@@ -267,7 +284,8 @@ void Trainer::run_eval(int step) {
   log_->info("step {:>5}/{} | val loss {:.4f}", step, cfg_.train.steps, last_val_);
 }
 
-void Trainer::finish(const char* status) {
+template <class T>
+void Trainer<T>::finish(const char* status) {
   if (!root_ || !metrics_) return;
   json summary = {{"status", status},
                   {"steps", steps_done_},
@@ -282,13 +300,14 @@ void Trainer::finish(const char* status) {
 }
 
 // Per-block statistics of this rank, averaged over ranks (ZeRO-1 first gathers the gradients).
-void Trainer::write_layer_stats(const std::vector<float>& params_before, int step) {
+template <class T>
+void Trainer<T>::write_layer_stats(const std::vector<T>& params_before, int step) {
   dp_->gather_grads(*model_);
   json row = layer_stats(*model_, params_before, step);
   std::vector<double> values;
   for (auto& l : row["layers"])
     for (auto& [k, v] : l.items())
-      if (k != "layer") values.push_back(v.get<double>());
+      if (k != "layer") values.push_back(v.template get<double>());
   comm_->allreduce_mean(values.data(), values.size());
   size_t i = 0;
   for (auto& l : row["layers"])
@@ -297,7 +316,8 @@ void Trainer::write_layer_stats(const std::vector<float>& params_before, int ste
   if (root_) metrics_->write(row);
 }
 
-void Trainer::log_step(int done, const StepResult& r, double step_s) {
+template <class T>
+void Trainer<T>::log_step(int done, const StepResult& r, double step_s) {
   if ((done - 1) % cfg_.log.every != 0 && done != cfg_.train.steps) return;
   const double eta = train_s_ / (done - start_) * (cfg_.train.steps - done);
   log_->info("step {:>5}/{} | loss {:.4f} | lr {:.2e} | norm {:.3f} | {:.1f} ms | {:.0f} tok/s | ETA {}", done,
@@ -305,12 +325,13 @@ void Trainer::log_step(int done, const StepResult& r, double step_s) {
              format_duration(eta));
 }
 
-int Trainer::loop() {
+template <class T>
+int Trainer<T>::loop() {
   install_stop_handlers();
   DivergenceGuard guard(cfg_.train);
   LrSchedule schedule{cfg_.optim.lr, cfg_.optim.schedule, cfg_.optim.warmup_steps, cfg_.optim.min_lr_ratio,
                       cfg_.train.steps};
-  std::vector<float> params_before;
+  std::vector<T> params_before;
   steps_done_ = start_;
   for (int step = start_; step < cfg_.train.steps; ++step) {
     if (cfg_.eval.every > 0 && step % cfg_.eval.every == 0) run_eval(step);
@@ -385,8 +406,11 @@ std::string default_run_dir(const std::string& config_path) {
 int run_train(const TrainOptions& o) {
   const Config cfg = load_config(o.config_path, o.overrides);
   const fs::path run = o.run_dir.empty() ? fs::path(default_run_dir(o.config_path)) : fs::path(o.run_dir);
-  Trainer trainer(o, cfg, run);
-  return trainer.run();
+  // precision auto: bf16 (fp32 master weights) on a GPU, fp32 on the CPU
+  const std::string precision =
+      cfg.precision != "auto" ? cfg.precision : resolve_device(cfg.device) == "cpu" ? "fp32" : "bf16";
+  if (precision == "bf16") return Trainer<bf16>(o, cfg, run).run();
+  return Trainer<float>(o, cfg, run).run();
 }
 
 }  // namespace ng

@@ -34,10 +34,10 @@ std::vector<int32_t> synthetic_tokens(size_t n, uint32_t seed) {
 }
 
 void register_guarded_as_cuda() {
-  register_device_backend({"cuda", +[]() { return 1; },
-                           +[](int) -> std::unique_ptr<Backend<float>> {
-                             return std::make_unique<GuardedBackend<float>>();
-                           }});
+  DeviceBackendFactory f{"cuda", +[]() { return 1; },
+                         +[](int) -> std::unique_ptr<Backend<float>> { return std::make_unique<GuardedBackend<float>>(); }};
+  f.make_bf16 = +[](int) -> std::unique_ptr<Backend<bf16>> { return std::make_unique<GuardedBackend<bf16>>(); };
+  register_device_backend(f);
 }
 
 class DevicePath : public ::testing::TestWithParam<std::string> {
@@ -61,7 +61,7 @@ class DevicePath : public ::testing::TestWithParam<std::string> {
             const std::string& extra = "") {
     TrainOptions o;
     o.config_path = dir_ / "cfg.json";
-    o.overrides = {"device=" + device};
+    o.overrides = {"device=" + device, "precision=" + precision_};
     if (!extra.empty()) o.overrides.push_back(extra);
     o.run_dir = dir_ / run;
     o.resume = resume;
@@ -81,6 +81,7 @@ class DevicePath : public ::testing::TestWithParam<std::string> {
     return out;
   }
   TempDir dir_{"device_path"};
+  std::string precision_ = "fp32";
 };
 
 TEST_P(DevicePath, TrainingRunEqualsTheCpuRunBitwise) {
@@ -107,6 +108,29 @@ TEST_P(DevicePath, TrainingRunEqualsTheCpuRunBitwise) {
   // ZeRO-1 on one rank: the shard is everything, the reduce-scatter a copy in device memory
   ASSERT_EQ(train("zero", "cuda", false, 0, "dist.zero=1"), 0);
   EXPECT_EQ(slurp(dir_ / "zero/checkpoints/step_00000008/model.bin"), slurp(dir_ / "cpu/checkpoints/step_00000008/model.bin"));
+}
+
+// precision bf16 through the trainer on "device" memory: fp32 master weights in the optimizer,
+// checkpoints hold them (stop + resume is bitwise the uninterrupted run), and the losses stay
+// within the bf16 bound of the fp32 run.
+TEST_P(DevicePath, Bf16RunsWithMasterWeightsThroughCheckpoints) {
+  ASSERT_EQ(train("fp32", "cpu"), 0);
+  precision_ = "auto";  // on a (stand-in) GPU: bf16
+  ASSERT_EQ(train("bf16", "cuda"), 0);
+  const auto a = rows("fp32"), b = rows("bf16");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].contains("train_loss"))
+      EXPECT_NEAR(b[i]["train_loss"].get<double>(), a[i]["train_loss"].get<double>(), 2e-2) << "row " << i;
+  EXPECT_NE(slurp(dir_ / "bf16/checkpoints/step_00000008/model.bin"), slurp(dir_ / "fp32/checkpoints/step_00000008/model.bin"));
+  ASSERT_EQ(train("part", "cuda", false, 3), 0);
+  ASSERT_EQ(train("part", "cuda", true), 0);
+  EXPECT_EQ(slurp(dir_ / "part/checkpoints/step_00000008/model.bin"), slurp(dir_ / "bf16/checkpoints/step_00000008/model.bin"));
+  EXPECT_EQ(rows("part"), rows("bf16"));
+  // the CPU's bf16 emulation (device cpu, precision bf16) computes the same bits
+  precision_ = "bf16";
+  ASSERT_EQ(train("cpubf16", "cpu"), 0);
+  EXPECT_EQ(rows("cpubf16"), rows("bf16"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Strategies, DevicePath, ::testing::Values("pre", "post", "geonorm", "ngpt", "residual"),

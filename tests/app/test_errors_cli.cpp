@@ -52,6 +52,8 @@ TEST_F(ErrorsCli, ConfigProblems) {
   expect_rejected("train -c " + config({{"norm", {{"strategy", "sideways"}}}}) + " -o " + (dir_ / "r"),
                   "unknown strategy 'sideways'");
   expect_rejected("train -c " + config() + " --set train.stepz=3 -o " + (dir_ / "r"), "train.stepz");
+  expect_rejected("train -c " + config() + " --set precision=half -o " + (dir_ / "r"), "precision");
+  expect_rejected("train -c " + config() + " --set precision=bf16 --set dist.zero=1 -o " + (dir_ / "r"), "dist.zero 1");
   // no GPU here (CI): a build without CUDA, or one that finds no device, refuses device cuda
   if (!std::filesystem::exists("/dev/nvidiactl"))
     expect_rejected("train -c " + config() + " --set device=cuda -o " + (dir_ / "r"), "CUDA");

@@ -27,24 +27,26 @@ namespace {
 constexpr int kSteps = 20, kB = 3, kT = 13;
 constexpr double kFp32LossAbs = 1e-4;  // the fp32 bound, CUDA vs CPU, per step
 
-struct Run {
+struct TrainRun {
   std::vector<double> losses, norms;
   std::vector<float> params;
 };
 
-Run train(const Backend<float>& be, const ModelDims& d, const ModelPlan& plan) {
-  GPT<float> m(d, plan, be, kB, kT);
+template <class T>
+TrainRun train(const Backend<T>& be, const ModelDims& d, const ModelPlan& plan) {
+  GPT<T> m(d, plan, be, kB, kT);
   std::vector<float> host(m.params.size());
   init_params(m.table(), plan.init, 17, host.data());
   apply_constraints(plan, m.table(), host.data());
-  m.params.from_host(host);
+  m.params_from_host(host);
   OptimConfig oc;
   oc.lr = 3e-3;
   oc.weight_decay = 0.1;
   oc.grad_clip = 1.0;
   const LrSchedule sched{oc.lr, "cosine", 3, 0.1, kSteps};
-  AdamW<float> opt(be, m.table(), oc);
-  Run r;
+  AdamW<T> opt(be, m.table(), oc);
+  opt.set_master(host);
+  TrainRun r;
   for (int step = 0; step < kSteps; ++step) {
     // a learnable pattern: the next token is a fixed function of the current one
     auto next = [&](int32_t* in, int32_t* tg) {
@@ -57,7 +59,7 @@ Run train(const Backend<float>& be, const ModelDims& d, const ModelPlan& plan) {
     r.losses.push_back(s.loss);
     r.norms.push_back(s.grad_norm);
   }
-  r.params = m.params.to_host();
+  r.params = opt.has_master() ? opt.master_host() : m.params_to_host();
   return r;
 }
 
@@ -75,14 +77,16 @@ ModelDims llama_dims() {
 
 class CudaTraining : public ::testing::TestWithParam<std::string> {};
 
+constexpr double kBf16LossAbs = 2e-2;  // the bf16 bound, CUDA bf16 vs CPU fp32, per step
+
 void check(const ModelDims& d, const std::string& strategy) {
   NormConfig nc;
   nc.strategy = strategy;
   const ModelPlan plan = make_plan(nc, d, "auto");
   auto cpu = make_cpu_backend<float>();
   auto gpu = make_cuda_backend(0);
-  const Run want = train(*cpu, d, plan);
-  const Run got = train(*gpu, d, plan);
+  const TrainRun want = train(*cpu, d, plan);
+  const TrainRun got = train(*gpu, d, plan);
   double worst = 0;
   for (int s = 0; s < kSteps; ++s) {
     EXPECT_NEAR(got.losses[s], want.losses[s], kFp32LossAbs) << strategy << " step " << s;
@@ -91,7 +95,7 @@ void check(const ModelDims& d, const std::string& strategy) {
   EXPECT_LT(want.losses.back(), want.losses.front()) << strategy << ": the CPU run should learn";
   std::printf("[ parity ] %-16s %-6s max |loss cuda - cpu| over %d steps = %.3g\n", strategy.c_str(),
               d.arch.swiglu ? "llama" : "gpt2", kSteps, worst);
-  const Run again = train(*gpu, d, plan);
+  const TrainRun again = train(*gpu, d, plan);
   EXPECT_EQ(again.losses, got.losses) << strategy << ": two CUDA runs differ";
   EXPECT_EQ(again.norms, got.norms) << strategy;
   EXPECT_TRUE(test::bitwise_equal(again.params, got.params)) << strategy << ": parameters differ between runs";
@@ -100,6 +104,30 @@ void check(const ModelDims& d, const std::string& strategy) {
 TEST_P(CudaTraining, Fp32MatchesCpuAndIsDeterministic) {
   NG_SKIP_WITHOUT_GPU();
   check(gpt2_dims(), GetParam());
+}
+
+// precision bf16 (the default on GPU): bf16 weights and activations, fp32 master weights,
+// gradients and statistics; within 2e-2 of the CPU's fp32 losses, and bitwise deterministic.
+TEST_P(CudaTraining, Bf16WithinBoundOfCpuFp32AndIsDeterministic) {
+  NG_SKIP_WITHOUT_GPU();
+  const ModelDims d = gpt2_dims();
+  NormConfig nc;
+  nc.strategy = GetParam();
+  const ModelPlan plan = make_plan(nc, d, "auto");
+  auto cpu = make_cpu_backend<float>();
+  auto gpu = make_cuda_backend_bf16(0);
+  const TrainRun want = train(*cpu, d, plan);
+  const TrainRun got = train(*gpu, d, plan);
+  double worst = 0;
+  for (int s = 0; s < kSteps; ++s) {
+    EXPECT_NEAR(got.losses[s], want.losses[s], kBf16LossAbs) << GetParam() << " step " << s;
+    worst = std::max(worst, std::abs(got.losses[s] - want.losses[s]));
+  }
+  std::printf("[ parity ] %-16s bf16   max |loss cuda bf16 - cpu fp32| over %d steps = %.3g\n", GetParam().c_str(),
+              kSteps, worst);
+  const TrainRun again = train(*gpu, d, plan);
+  EXPECT_EQ(again.losses, got.losses) << GetParam() << ": two bf16 CUDA runs differ";
+  EXPECT_TRUE(test::bitwise_equal(again.params, got.params)) << GetParam();
 }
 
 TEST_P(CudaTraining, LlamaBlocksFp32MatchCpu) {
@@ -129,7 +157,7 @@ TEST(CudaTrainingNccl, OneProcessNcclStepsEqualLocalSteps) {
     GPT<float> m(d, plan, *gpu, kB, kT);
     std::vector<float> host(m.params.size());
     init_params(m.table(), plan.init, 17, host.data());
-    m.params.from_host(host);
+    m.params_from_host(host);
     DataParallel<float> dp(comm, *gpu, m.params.size(), zero);
     AdamW<float> opt(*gpu, m.table(), oc, dp.shard());
     std::vector<double> losses;

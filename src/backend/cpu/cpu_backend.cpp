@@ -68,5 +68,6 @@ std::unique_ptr<Backend<T>> make_cpu_backend() {
 
 template std::unique_ptr<Backend<float>> make_cpu_backend<float>();
 template std::unique_ptr<Backend<double>> make_cpu_backend<double>();
+template std::unique_ptr<Backend<bf16>> make_cpu_backend<bf16>();
 
 }  // namespace ng

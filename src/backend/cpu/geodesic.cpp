@@ -65,8 +65,8 @@ void geodesic_forward(const GeodesicForwardArgs<T>& p) {
     }
     const double ct = std::cos(q.t), st = std::sin(q.t), scale_u = st * q.r / (q.n + kEps);
     for (int i = 0; i < p.C; ++i) y[i] = T(ct * x[i] + scale_u * (g[i] - q.k * x[i]));
-    p.angle[n] = T(q.t);
-    p.clamped[n] = T(q.clamp0 || q.clamp1 ? 1 : 0);
+    p.angle[n] = stat_t<T>(q.t);
+    p.clamped[n] = stat_t<T>(q.clamp0 || q.clamp1 ? 1 : 0);
   }
 }
 
@@ -74,9 +74,11 @@ template <class T>
 void geodesic_backward(const GeodesicBackwardArgs<T>& p) {
   const double a = *p.a, b = *p.b;
   const int C = p.C;
+  using A = acc_t<T>;
+  using G = grad_t<T>;
   // Per-row scalar gradients of a and b go through the deterministic row accumulator.
-  T dab[2] = {0, 0};
-  accumulate_rows<T>(dab, p.N, 2, [&](int n, T* acc) {
+  G dab[2] = {0, 0};
+  accumulate_rows<G>(dab, p.N, 2, [&](int n, G* acc) {
     const T* x = p.x + size_t(n) * C;
     const T* g = p.g + size_t(n) * C;
     const T* dy = p.dout + size_t(n) * C;
@@ -99,8 +101,8 @@ void geodesic_backward(const GeodesicBackwardArgs<T>& p) {
     double dr = st * dy_u;                          // explicit r in sin(t) r u
     // t = min(decay t1, c);  t1 = a t0 + b;  t0 = min(n / (r + eps), c)
     const double dt1 = q.clamp1 ? 0.0 : p.decay * dt;
-    acc[0] += T(dt1 * q.t0);
-    acc[1] += T(dt1);
+    acc[0] += G(dt1 * q.t0);
+    acc[1] += G(dt1);
     const double dt0 = a * dt1;
     double dn = 0;
     if (!q.clamp0) {
@@ -111,20 +113,22 @@ void geodesic_backward(const GeodesicBackwardArgs<T>& p) {
     const double du_scale = st * q.r;
     const double du_v = du_scale * dy_v;
     const double coef_v = (q.n > 0 ? (dn - du_v / (ne * ne)) / q.n : 0.0);
-    // v = g - k x, k = s / r^2, s = <x, g>
+    // v = g - k x, k = s / r^2, s = <x, g>. Each of dx, dg is a sum of two terms, each term
+    // rounded to acc_t<T> (as fp32 always did), the sum held in acc_t<T> and stored once.
+    std::vector<A> dx0(C), dg0(C);
     double dk = 0;
     for (int i = 0; i < C; ++i) {
       const double v = g[i] - q.k * x[i];
       const double dv = du_scale * dy[i] / ne + coef_v * v;
-      dg[i] = T(dv);
-      dx[i] = T(ct * dy[i] - q.k * dv);
+      dg0[i] = A(dv);
+      dx0[i] = A(ct * dy[i] - q.k * dv);
       dk -= dv * x[i];
     }
     const double ds = dk / (q.r * q.r);
     dr -= 2.0 * q.s * dk / (q.r * q.r * q.r);
     for (int i = 0; i < C; ++i) {
-      dx[i] += T(ds * g[i] + dr * x[i] / q.r);
-      dg[i] += T(ds * x[i]);
+      dx[i] = dx0[i] + A(ds * g[i] + dr * x[i] / q.r);
+      dg[i] = dg0[i] + A(ds * x[i]);
     }
   });
   *p.da += dab[0];
@@ -133,7 +137,9 @@ void geodesic_backward(const GeodesicBackwardArgs<T>& p) {
 
 template void geodesic_forward<float>(const GeodesicForwardArgs<float>&);
 template void geodesic_forward<double>(const GeodesicForwardArgs<double>&);
+template void geodesic_forward<bf16>(const GeodesicForwardArgs<bf16>&);
 template void geodesic_backward<float>(const GeodesicBackwardArgs<float>&);
 template void geodesic_backward<double>(const GeodesicBackwardArgs<double>&);
+template void geodesic_backward<bf16>(const GeodesicBackwardArgs<bf16>&);
 
 }  // namespace ng::cpu

@@ -1,5 +1,8 @@
 // CPU reference kernels, templated on the scalar type so tests can run them in double.
 // Each implements the contract in ops/<family>.hpp; read those headers for shapes and semantics.
+// Under T = bf16 they are the reference of mixed precision: they read T, compute and accumulate
+// in acc_t<T> (fp32), write parameter gradients in grad_t<T> and statistics in stat_t<T>, and
+// round once, when a T output is stored. For float and double every one of those types is T.
 #pragma once
 
 #include "ops/attention.hpp"
@@ -42,9 +45,11 @@ template <class T> void lerp_backward(const LerpBackwardArgs<T>& a);
 template <class T> void adamw_update(const AdamWArgs<T>& a);
 template <class T> double sum_squares(const SumSquaresArgs<T>& a);
 
-// C (M,N) = alpha * op(A) op(B) + beta * C, row-major; BLAS when built with it, else loops.
-template <class T>
-void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
-          int ldb, T beta, T* C, int ldc);
+// C (M,N) = alpha * op(A) op(B) + beta * C, row-major, accumulated in acc_t<T>; C is T, or
+// grad_t<T> for parameter gradients. BLAS when built with it, else loops; bf16 converts its
+// operands to fp32 and runs the fp32 path, so C is the fp32 product rounded once.
+template <class T, class TC>
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, acc_t<T> alpha, const T* A, int lda, const T* B,
+          int ldb, acc_t<T> beta, TC* C, int ldc);
 
 }  // namespace ng::cpu

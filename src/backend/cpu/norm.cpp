@@ -12,7 +12,8 @@ namespace {
 // DyT: out = scale * (g * tanh(alpha x) + b); no statistics (mean 0, rstd 1 are written).
 template <class T>
 void dyt_forward(const NormForwardArgs<T>& a) {
-  const T alpha = *a.alpha;
+  using A = acc_t<T>;
+  const A alpha = *a.alpha;
 #pragma omp parallel for
   for (int n = 0; n < a.N; ++n) {
     const T* x = a.inp + size_t(n) * a.C;
@@ -27,7 +28,8 @@ void dyt_forward(const NormForwardArgs<T>& a) {
 //   dx = u g alpha (1 - th^2);  dg += u th;  db += u;  dalpha += sum u g x (1 - th^2)
 template <class T>
 void dyt_backward(const NormBackwardArgs<T>& a) {
-  const T alpha = *a.alpha;
+  using A = acc_t<T>;
+  const A alpha = *a.alpha;
   const int C = a.C;
 #pragma omp parallel for
   for (int n = 0; n < a.N; ++n) {
@@ -35,21 +37,21 @@ void dyt_backward(const NormBackwardArgs<T>& a) {
     const T* dy = a.dout + size_t(n) * C;
     T* dx = a.dinp + size_t(n) * C;
     for (int c = 0; c < C; ++c) {
-      const T th = std::tanh(alpha * x[c]);
-      const T g = dy[c] * a.scale * a.weight[c] * alpha * (T(1) - th * th);
+      const A th = std::tanh(alpha * x[c]);
+      const A g = dy[c] * a.scale * a.weight[c] * alpha * (A(1) - th * th);
       dx[c] = a.accumulate ? dx[c] + g : g;
     }
   }
   // gains, biases (C columns) and alpha (one more column) through the deterministic accumulator
-  std::vector<T> sums(size_t(2 * C + 1), T(0));
-  accumulate_rows<T>(sums.data(), a.N, 2 * C + 1, [&](int n, T* acc) {
+  std::vector<A> sums(size_t(2 * C + 1), A(0));
+  accumulate_rows<A>(sums.data(), a.N, 2 * C + 1, [&](int n, A* acc) {
     const T* x = a.inp + size_t(n) * C;
     const T* dy = a.dout + size_t(n) * C;
     for (int c = 0; c < C; ++c) {
-      const T u = dy[c] * a.scale, th = std::tanh(alpha * x[c]);
+      const A u = dy[c] * a.scale, th = std::tanh(alpha * x[c]);
       acc[c] += u * th;
       acc[C + c] += u;
-      acc[2 * C] += u * a.weight[c] * x[c] * (T(1) - th * th);
+      acc[2 * C] += u * a.weight[c] * x[c] * (A(1) - th * th);
     }
   });
   for (int c = 0; c < C; ++c) {
@@ -72,6 +74,7 @@ inline int group_width(int C, int group) {
 
 template <class T>
 void norm_forward(const NormForwardArgs<T>& a) {
+  using A = acc_t<T>;
   if (a.fn == NormFunction::DyT) return dyt_forward(a);  // no statistics, so group is moot
   const bool layernorm = a.fn == NormFunction::LayerNorm;
   const bool l2 = a.fn == NormFunction::L2;
@@ -82,17 +85,17 @@ void norm_forward(const NormForwardArgs<T>& a) {
     const int off = (r % ng) * G;  // this group's first column within its row: gain offset
     const T* x = a.inp + size_t(r) * G;
     T* out = a.out + size_t(r) * G;
-    T m = 0;
+    A m = 0;
     if (layernorm) {
       for (int c = 0; c < G; ++c) m += x[c];
       m /= G;
     }
-    T v = 0;
+    A v = 0;
     for (int c = 0; c < G; ++c) v += (x[c] - m) * (x[c] - m);
     if (!l2) v /= G;  // l2 normalizes by the norm itself (unit sphere), not the RMS
-    const T s = T(1) / std::sqrt(v + T(a.eps));
+    const A s = A(1) / std::sqrt(v + A(a.eps));
     for (int c = 0; c < G; ++c) {
-      T y = (x[c] - m) * s;
+      A y = (x[c] - m) * s;
       if (a.weight) y *= a.weight[off + c];
       if (layernorm && a.bias) y += a.bias[off + c];
       out[c] = a.scale * y;
@@ -104,6 +107,7 @@ void norm_forward(const NormForwardArgs<T>& a) {
 
 template <class T>
 void norm_backward(const NormBackwardArgs<T>& a) {
+  using A = acc_t<T>;
   if (a.fn == NormFunction::DyT) return dyt_backward(a);
   const bool layernorm = a.fn == NormFunction::LayerNorm;
   const bool l2 = a.fn == NormFunction::L2;
@@ -119,21 +123,21 @@ void norm_backward(const NormBackwardArgs<T>& a) {
     const T* x = a.inp + size_t(r) * G;
     const T* dy = a.dout + size_t(r) * G;
     T* dx = a.dinp + size_t(r) * G;
-    const T m = a.mean[r], s = a.rstd[r];
-    T mean_dn = 0, mean_dn_xhat = 0;
+    const A m = a.mean[r], s = a.rstd[r];
+    A mean_dn = 0, mean_dn_xhat = 0;
     for (int c = 0; c < G; ++c) {
-      T dn = dy[c] * a.scale;
+      A dn = dy[c] * a.scale;
       if (a.weight) dn *= a.weight[off + c];
       mean_dn += dn;
       mean_dn_xhat += dn * (x[c] - m) * s;
     }
-    mean_dn = layernorm ? mean_dn / G : T(0);
+    mean_dn = layernorm ? mean_dn / G : A(0);
     if (!l2) mean_dn_xhat /= G;
     for (int c = 0; c < G; ++c) {
-      T xhat = (x[c] - m) * s;
-      T dn = dy[c] * a.scale;
+      A xhat = (x[c] - m) * s;
+      A dn = dy[c] * a.scale;
       if (a.weight) dn *= a.weight[off + c];
-      T g = s * (dn - mean_dn - xhat * mean_dn_xhat);
+      A g = s * (dn - mean_dn - xhat * mean_dn_xhat);
       dx[c] = a.accumulate ? dx[c] + g : g;
     }
   }
@@ -142,11 +146,11 @@ void norm_backward(const NormBackwardArgs<T>& a) {
   const T* inp = a.inp;
   const T* dout = a.dout;
   if (a.dweight) {
-    accumulate_rows<T>(a.dweight, a.N, C, [&](int n, T* acc) {
+    accumulate_rows<grad_t<T>>(a.dweight, a.N, C, [&](int n, grad_t<T>* acc) {
       const T* x = inp + size_t(n) * C;
       const T* dy = dout + size_t(n) * C;
-      const T* m = a.mean + size_t(n) * ng;
-      const T* s = a.rstd + size_t(n) * ng;
+      const stat_t<T>* m = a.mean + size_t(n) * ng;
+      const stat_t<T>* s = a.rstd + size_t(n) * ng;
       for (int c = 0; c < C; ++c) {
         const int j = c / G;
         acc[c] += dy[c] * a.scale * (x[c] - m[j]) * s[j];
@@ -154,7 +158,7 @@ void norm_backward(const NormBackwardArgs<T>& a) {
     });
   }
   if (layernorm && a.dbias) {
-    accumulate_rows<T>(a.dbias, a.N, C, [&](int n, T* acc) {
+    accumulate_rows<grad_t<T>>(a.dbias, a.N, C, [&](int n, grad_t<T>* acc) {
       const T* dy = dout + size_t(n) * C;
       for (int c = 0; c < C; ++c) acc[c] += dy[c] * a.scale;
     });
@@ -163,7 +167,9 @@ void norm_backward(const NormBackwardArgs<T>& a) {
 
 template void norm_forward<float>(const NormForwardArgs<float>&);
 template void norm_forward<double>(const NormForwardArgs<double>&);
+template void norm_forward<bf16>(const NormForwardArgs<bf16>&);
 template void norm_backward<float>(const NormBackwardArgs<float>&);
 template void norm_backward<double>(const NormBackwardArgs<double>&);
+template void norm_backward<bf16>(const NormBackwardArgs<bf16>&);
 
 }  // namespace ng::cpu

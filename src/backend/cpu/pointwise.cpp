@@ -1,4 +1,6 @@
 // GELU, residual add, scale, SwiGLU, column scaling and strided 2-d copy (ops/pointwise.hpp).
+// Under bf16 the element reads widen to fp32 (bf16 has no arithmetic of its own: a bf16 operand
+// converts to float) and each store rounds once; `+=` on a bf16 element is one fp32 add, rounded.
 #include <cmath>
 #include <vector>
 
@@ -13,23 +15,25 @@ constexpr double kGeluC = 0.7978845608028654;  // sqrt(2/pi)
 
 template <class T>
 void gelu_forward(const GeluForwardArgs<T>& a) {
+  using A = acc_t<T>;
 #pragma omp parallel for simd
   for (size_t i = 0; i < a.n; ++i) {
-    const T x = a.inp[i];
-    a.out[i] = T(0.5) * x * (T(1) + std::tanh(T(kGeluC) * (x + T(0.044715) * x * x * x)));
+    const A x = a.inp[i];
+    a.out[i] = A(0.5) * x * (A(1) + std::tanh(A(kGeluC) * (x + A(0.044715) * x * x * x)));
   }
 }
 
 template <class T>
 void gelu_backward(const GeluBackwardArgs<T>& a) {
+  using A = acc_t<T>;
 #pragma omp parallel for simd
   for (size_t i = 0; i < a.n; ++i) {
-    const T x = a.inp[i];
-    const T u = T(kGeluC) * (x + T(0.044715) * x * x * x);
-    const T th = std::tanh(u);
-    const T sech2 = T(1) - th * th;
-    const T grad = T(0.5) * (T(1) + th) + T(0.5) * x * sech2 * T(kGeluC) * (T(1) + T(3 * 0.044715) * x * x);
-    const T g = grad * a.dout[i];
+    const A x = a.inp[i];
+    const A u = A(kGeluC) * (x + A(0.044715) * x * x * x);
+    const A th = std::tanh(u);
+    const A sech2 = A(1) - th * th;
+    const A grad = A(0.5) * (A(1) + th) + A(0.5) * x * sech2 * A(kGeluC) * (A(1) + A(3 * 0.044715) * x * x);
+    const A g = grad * a.dout[i];
     a.dinp[i] = a.accumulate ? a.dinp[i] + g : g;
   }
 }
@@ -47,14 +51,16 @@ void residual(const ResidualArgs<T>& a) {
 
 template <class T>
 void scale(const ScaleArgs<T>& a) {
+  using A = acc_t<T>;
 #pragma omp parallel for simd
-  for (size_t i = 0; i < a.n; ++i) a.dst[i] = (a.accumulate ? a.dst[i] : T(0)) + a.alpha * a.src[i];
+  for (size_t i = 0; i < a.n; ++i) a.dst[i] = (a.accumulate ? A(a.dst[i]) : A(0)) + a.alpha * a.src[i];
 }
 
 // silu(z) = z sig(z), silu'(z) = sig(z) (1 + z (1 - sig(z))). 1/(1 + exp(-z)) is safe for any z:
 // exp(-z) overflows to inf for very negative z, giving sig = 0 rather than NaN.
 template <class T>
 void swiglu_forward(const SwigluForwardArgs<T>& a) {
+  using A = acc_t<T>;
   const int H = a.H;
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < a.N; ++n) {
@@ -62,14 +68,15 @@ void swiglu_forward(const SwigluForwardArgs<T>& a) {
     const T* up = gate + H;
     T* out = a.out + size_t(n) * H;
     for (int h = 0; h < H; ++h) {
-      const T z = gate[h];
-      out[h] = z / (T(1) + std::exp(-z)) * up[h];
+      const A z = gate[h];
+      out[h] = z / (A(1) + std::exp(-z)) * up[h];
     }
   }
 }
 
 template <class T>
 void swiglu_backward(const SwigluBackwardArgs<T>& a) {
+  using A = acc_t<T>;
   const int H = a.H;
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < a.N; ++n) {
@@ -79,9 +86,9 @@ void swiglu_backward(const SwigluBackwardArgs<T>& a) {
     T* dgate = a.dinp + size_t(n) * 2 * H;
     T* dup = dgate + H;
     for (int h = 0; h < H; ++h) {
-      const T z = gate[h];
-      const T sig = T(1) / (T(1) + std::exp(-z));
-      dgate[h] = dy[h] * up[h] * sig * (T(1) + z * (T(1) - sig));
+      const A z = gate[h];
+      const A sig = A(1) / (A(1) + std::exp(-z));
+      dgate[h] = dy[h] * up[h] * sig * (A(1) + z * (A(1) - sig));
       dup[h] = dy[h] * z * sig;
     }
   }
@@ -100,11 +107,12 @@ void scale_columns_forward(const ScaleColumnsForwardArgs<T>& a) {
 
 template <class T>
 void scale_columns_backward(const ScaleColumnsBackwardArgs<T>& a) {
+  using A = acc_t<T>;
   const int W = a.W;
   // ds before dx: dx may alias dout, and ds needs the original dout.
   if (a.ds) {
-    std::vector<T> sums(size_t(W), T(0));
-    accumulate_rows<T>(sums.data(), a.N, W, [&](int n, T* acc) {
+    std::vector<A> sums(size_t(W), A(0));
+    accumulate_rows<A>(sums.data(), a.N, W, [&](int n, A* acc) {
       const T* x = a.x + size_t(n) * W;
       const T* dy = a.dout + size_t(n) * W;
       for (int c = 0; c < W; ++c) acc[c] += dy[c] * x[c];
@@ -116,8 +124,8 @@ void scale_columns_backward(const ScaleColumnsBackwardArgs<T>& a) {
     const T* dy = a.dout + size_t(n) * W;
     T* dx = a.dx + size_t(n) * W;
     for (int c = 0; c < W; ++c) {
-      const T g = a.k * a.s[c] * dy[c];  // read before the (possibly aliased) write
-      dx[c] = a.accumulate ? dx[c] + g : g;
+      const A g = a.k * a.s[c] * dy[c];  // read before the (possibly aliased) write
+      dx[c] = a.accumulate ? A(dx[c]) + g : g;
     }
   }
 }
@@ -138,21 +146,30 @@ void copy2d(const Copy2dArgs<T>& a) {
 
 template void gelu_forward<float>(const GeluForwardArgs<float>&);
 template void gelu_forward<double>(const GeluForwardArgs<double>&);
+template void gelu_forward<bf16>(const GeluForwardArgs<bf16>&);
 template void gelu_backward<float>(const GeluBackwardArgs<float>&);
 template void gelu_backward<double>(const GeluBackwardArgs<double>&);
+template void gelu_backward<bf16>(const GeluBackwardArgs<bf16>&);
 template void residual<float>(const ResidualArgs<float>&);
 template void residual<double>(const ResidualArgs<double>&);
+template void residual<bf16>(const ResidualArgs<bf16>&);
 template void scale<float>(const ScaleArgs<float>&);
 template void scale<double>(const ScaleArgs<double>&);
+template void scale<bf16>(const ScaleArgs<bf16>&);
 template void swiglu_forward<float>(const SwigluForwardArgs<float>&);
 template void swiglu_forward<double>(const SwigluForwardArgs<double>&);
+template void swiglu_forward<bf16>(const SwigluForwardArgs<bf16>&);
 template void swiglu_backward<float>(const SwigluBackwardArgs<float>&);
 template void swiglu_backward<double>(const SwigluBackwardArgs<double>&);
+template void swiglu_backward<bf16>(const SwigluBackwardArgs<bf16>&);
 template void scale_columns_forward<float>(const ScaleColumnsForwardArgs<float>&);
 template void scale_columns_forward<double>(const ScaleColumnsForwardArgs<double>&);
+template void scale_columns_forward<bf16>(const ScaleColumnsForwardArgs<bf16>&);
 template void scale_columns_backward<float>(const ScaleColumnsBackwardArgs<float>&);
 template void scale_columns_backward<double>(const ScaleColumnsBackwardArgs<double>&);
+template void scale_columns_backward<bf16>(const ScaleColumnsBackwardArgs<bf16>&);
 template void copy2d<float>(const Copy2dArgs<float>&);
 template void copy2d<double>(const Copy2dArgs<double>&);
+template void copy2d<bf16>(const Copy2dArgs<bf16>&);
 
 }  // namespace ng::cpu

@@ -10,6 +10,7 @@ namespace ng::cpu {
 
 template <class T>
 void rope(const RopeArgs<T>& a) {
+  using A = acc_t<T>;
   const int C = a.C, NH = a.NH;
   NG_CHECK(NH > 0 && C % NH == 0, "rope: C = {} is not a multiple of NH = {}", C, NH);
   const int hs = C / NH, h2 = hs / 2;
@@ -28,12 +29,12 @@ void rope(const RopeArgs<T>& a) {
     T* y = a.out + size_t(r) * C;
     for (int i = 0; i < h2; ++i) {
       const double phi = double(t) * freq[i];
-      // Rounded to T once, so the same (cos, sin) pair is used for every head of the row.
-      const T c = T(std::cos(phi)), s = T(sign * std::sin(phi));
+      // Rounded to acc_t<T> once, so the same (cos, sin) pair is used for every head of the row.
+      const A c = A(std::cos(phi)), s = A(sign * std::sin(phi));
       for (int h = 0; h < NH; ++h) {
         const size_t lo = size_t(h) * hs + i, hi = lo + h2;
         // Both halves are read before either is written: out may alias inp.
-        const T x0 = x[lo], x1 = x[hi];
+        const A x0 = x[lo], x1 = x[hi];
         y[lo] = x0 * c - x1 * s;
         y[hi] = x0 * s + x1 * c;
       }
@@ -43,5 +44,6 @@ void rope(const RopeArgs<T>& a) {
 
 template void rope<float>(const RopeArgs<float>&);
 template void rope<double>(const RopeArgs<double>&);
+template void rope<bf16>(const RopeArgs<bf16>&);
 
 }  // namespace ng::cpu

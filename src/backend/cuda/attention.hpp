@@ -1,5 +1,6 @@
-// CUDA causal multi-head attention (contract: ops/attention.hpp), fp32, device pointers, default
-// stream. Plain C++ declarations so host code that includes spdlog can call them (DESIGN.md trap).
+// CUDA causal multi-head attention (contract: ops/attention.hpp), fp32 arithmetic over float or
+// bf16 storage, device pointers, default stream. Plain C++ declarations so host code that includes
+// spdlog can call them (DESIGN.md trap).
 // Unfused and simple: one block per (b, h, t) row for the softmax, then gather kernels for the
 // gradients; a fused flash-attention path is a later optimization tested against this one.
 #pragma once
@@ -7,6 +8,8 @@
 #include "ops/attention.hpp"
 
 namespace ng::cuda {
+
+// att and scratch are stat_t<T>: fp32 values whatever the storage T is.
 
 // Writes out (B,T,C) and att (B,NH,T,T), att exactly 0 for s > t. Scores are scaled by a.scale
 // (0: 1/sqrt(hs)).

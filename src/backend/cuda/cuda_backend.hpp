@@ -1,5 +1,5 @@
-// The CUDA backend: Backend<float> over the launchers in this folder, device memory through
-// runtime.hpp. Plain C++ (compiled by the host compiler into normgpt_cuda), so it may use the
+// The CUDA backend: Backend<float> and Backend<bf16> over the launchers in this folder, device
+// memory through runtime.hpp. Plain C++ (compiled by the host compiler into normgpt_cuda), so it may use the
 // project's error helpers; the .cu files stay free of spdlog/json.
 #pragma once
 
@@ -12,7 +12,12 @@ namespace ng {
 // Selects GPU local_rank % device_count and returns a backend bound to it.
 std::unique_ptr<Backend<float>> make_cuda_backend(int local_rank);
 
-// Registers the CUDA backend with backend/registry.hpp (called from main and the CUDA tests).
+// The same in bf16 storage (device.precision bf16): bf16 activations and weights, fp32 master
+// weights (AdamWArgs::master), parameter gradients, statistics and attention state.
+std::unique_ptr<Backend<bf16>> make_cuda_backend_bf16(int local_rank);
+
+// Registers the CUDA backend (fp32 and bf16) with backend/registry.hpp (called from main and the
+// CUDA tests).
 void register_cuda_backend();
 
 }  // namespace ng

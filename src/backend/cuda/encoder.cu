@@ -1,9 +1,12 @@
-// Token + position embedding (contract: ops/encoder.hpp, interface: encoder.hpp).
+// Token + position embedding (contract: ops/encoder.hpp, interface: encoder.hpp). Storage T (float
+// or bf16) is read into fp32, and the sum rounded once; the gradients are grad_t<T> (fp32 under
+// bf16) and accumulate in it.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/convert.cuh"
 #include "backend/cuda/encoder.hpp"
 #include "backend/cuda/reduce.cuh"
 
@@ -22,19 +25,20 @@ __global__ void encoder_forward_kernel(T* out, const int32_t* tokens, const T* w
     const size_t bt = i / C;
     const int c = int(i % C);
     const int t = int(bt % T_);
-    out[i] = wte[size_t(tokens[bt]) * C + c] + (wpe ? wpe[size_t(t) * C + c] : T(0));  // null wpe: RoPE
+    const float e = to_float(wte[size_t(tokens[bt]) * C + c]);
+    out[i] = from_float<T>(e + (wpe ? to_float(wpe[size_t(t) * C + c]) : 0.0f));  // null wpe: RoPE
   }
 }
 
 // dwpe[t, c] += dout[b, t, c] for b = 0, 1, ...: one thread per (t, c) adds the B values in batch
 // order onto the old value, the same sequence of fp32 adds as the CPU loop.
-template <class T>
-__global__ void encoder_backward_wpe_kernel(T* dwpe, const T* dout, int B, int T_, int C) {
+template <class T, class G>
+__global__ void encoder_backward_wpe_kernel(G* dwpe, const T* dout, int B, int T_, int C) {
   const size_t total = size_t(T_) * C;
   const size_t stride_b = size_t(T_) * C;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
-    T acc = dwpe[i];
-    for (int b = 0; b < B; ++b) acc += dout[size_t(b) * stride_b + i];
+    G acc = dwpe[i];
+    for (int b = 0; b < B; ++b) acc += to_float(dout[size_t(b) * stride_b + i]);
     dwpe[i] = acc;
   }
 }
@@ -42,16 +46,16 @@ __global__ void encoder_backward_wpe_kernel(T* dwpe, const T* dout, int B, int T
 // dwte[uniq[u], c] += dout[p, c] for p = pos[start[u]], pos[start[u] + 1], ... (ascending). One thread
 // per (unique token, c): every dwte element has exactly one writer, and its adds run in position
 // order, as in the CPU loop.
-template <class T>
-__global__ void encoder_backward_wte_kernel(T* dwte, const T* dout, const int32_t* uniq, const int32_t* start,
+template <class T, class G>
+__global__ void encoder_backward_wte_kernel(G* dwte, const T* dout, const int32_t* uniq, const int32_t* start,
                                             const int32_t* pos, int U, int C) {
   const size_t total = size_t(U) * C;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
     const int u = int(i / C);
     const int c = int(i % C);
-    T* dst = dwte + size_t(uniq[u]) * C + c;
-    T acc = *dst;
-    for (int k = start[u]; k < start[u + 1]; ++k) acc += dout[size_t(pos[k]) * C + c];
+    G* dst = dwte + size_t(uniq[u]) * C + c;
+    G acc = *dst;
+    for (int k = start[u]; k < start[u + 1]; ++k) acc += to_float(dout[size_t(pos[k]) * C + c]);
     *dst = acc;
   }
 }
@@ -130,5 +134,7 @@ void encoder_backward(const EncoderBackwardArgs<T>& a) {
 
 template void encoder_forward<float>(const EncoderForwardArgs<float>&);
 template void encoder_backward<float>(const EncoderBackwardArgs<float>&);
+template void encoder_forward<bf16>(const EncoderForwardArgs<bf16>&);
+template void encoder_backward<bf16>(const EncoderBackwardArgs<bf16>&);
 
 }  // namespace ng::cuda

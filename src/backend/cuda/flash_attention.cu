@@ -11,11 +11,16 @@
 // Determinism: each output element is accumulated by one thread over the streamed tiles in
 // increasing order and, within a tile, over rows in increasing order; warp sums and maxima are
 // xor butterflies, which give every lane the same bits. No atomics anywhere.
+//
+// Precision: the kernels compute in A = acc_t<T> (double for double, fp32 for float and bf16); the
+// tiles are converted to A as they are loaded into shared memory, lse and delta are A, and each
+// output element is rounded to T once, on its store.
 #include <cmath>
 #include <cstdint>
 #include <string>
 
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/convert.cuh"
 #include "backend/cuda/flash_attention.hpp"
 
 namespace ng::cuda {
@@ -56,18 +61,18 @@ __host__ __device__ inline int padded(int hs) { return hs | 1; }
 
 // Copies rows row0..row0+kTile-1 (columns 0..hs-1) of a strided matrix into shared memory with
 // row stride ld; rows at or past Tn become zeros. The whole block calls it.
-template <class T>
-__device__ void load_tile(T* dst, int ld, const T* src, size_t src_stride, int row0, int Tn, int hs) {
+template <class A, class T>
+__device__ void load_tile(A* dst, int ld, const T* src, size_t src_stride, int row0, int Tn, int hs) {
   for (int idx = threadIdx.x; idx < kTile * hs; idx += blockDim.x) {
     const int r = idx / hs, i = idx % hs, row = row0 + r;
-    dst[r * ld + i] = row < Tn ? src[size_t(row) * src_stride + i] : T(0);
+    dst[r * ld + i] = row < Tn ? convert<A>(src[size_t(row) * src_stride + i]) : A(0);
   }
 }
 
-template <class T>
-__device__ T* dynamic_smem() {
+template <class A>
+__device__ A* dynamic_smem() {
   extern __shared__ __align__(16) unsigned char flash_smem[];
-  return reinterpret_cast<T*>(flash_smem);
+  return reinterpret_cast<A*>(flash_smem);
 }
 
 // Which (b, h) and which tile a block handles: blockIdx.x = bh * n_tiles + i.
@@ -91,23 +96,23 @@ __device__ BlockIdx block_index(int NH, int n_tiles, bool reversed) {
 // to the diagonal: lane j scores key k0 + j against each of the warp's rows, the row maximum and
 // sum are updated online (rescaling the running output), and the probabilities reach every lane
 // by shuffles for the P.V product. Shared: Q (kTile x hs), K (kTile x ld), V (kTile x hs).
-template <class T>
+template <class T, class A = acc_t<T>>
 __global__ void __launch_bounds__(kThreads)
-    flash_forward_kernel(T* out, T* lse, const T* qkv, int Tn, int C, int NH, int n_tiles, T scale) {
+    flash_forward_kernel(T* out, A* lse, const T* qkv, int Tn, int C, int NH, int n_tiles, A scale) {
   const BlockIdx bi = block_index(NH, n_tiles, true);
   const int hs = C / NH, C3 = 3 * C, ld = padded(hs);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  T* sQ = dynamic_smem<T>();
-  T* sK = sQ + kTile * hs;
-  T* sV = sK + kTile * ld;
+  A* sQ = dynamic_smem<A>();
+  A* sK = sQ + kTile * hs;
+  A* sV = sK + kTile * ld;
   const T* base = qkv + size_t(bi.b) * Tn * C3 + bi.h * hs;
   const int q0 = bi.tile * kTile;
   load_tile(sQ, hs, base, C3, q0, Tn, hs);
 
-  T m[kRows], l[kRows], acc[kRows][kChunks];
+  A m[kRows], l[kRows], acc[kRows][kChunks];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    m[r] = T(-INFINITY);
+    m[r] = A(-INFINITY);
     l[r] = 0;
 #pragma unroll
     for (int c = 0; c < kChunks; ++c) acc[r][c] = 0;
@@ -120,11 +125,11 @@ __global__ void __launch_bounds__(kThreads)
     load_tile(sV, hs, base + 2 * C, C3, k0, Tn, hs);
     __syncthreads();
 
-    T dot[kRows];
+    A dot[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) dot[r] = 0;
     for (int i = 0; i < hs; ++i) {
-      const T kv = sK[lane * ld + i];
+      const A kv = sK[lane * ld + i];
 #pragma unroll
       for (int r = 0; r < kRows; ++r) dot[r] += sQ[(warp + kWarps * r) * hs + i] * kv;
     }
@@ -135,19 +140,19 @@ __global__ void __launch_bounds__(kThreads)
       const int t = q0 + warp + kWarps * r;
       if (t >= Tn) continue;  // warp-uniform
       const bool valid = s <= t;
-      const T score = valid ? dot[r] * scale : T(-INFINITY);
-      const T tile_max = warp_max(score);
-      if (tile_max == T(-INFINITY)) continue;  // uniform: no key of this tile is visible to t
-      const T m_new = m[r] > tile_max ? m[r] : tile_max;
-      const T corr = flash_exp(m[r] - m_new);  // exp(-inf) = 0 on the first visible tile
-      const T p = valid ? flash_exp(score - m_new) : T(0);
+      const A score = valid ? dot[r] * scale : A(-INFINITY);
+      const A tile_max = warp_max(score);
+      if (tile_max == A(-INFINITY)) continue;  // uniform: no key of this tile is visible to t
+      const A m_new = m[r] > tile_max ? m[r] : tile_max;
+      const A corr = flash_exp(m[r] - m_new);  // exp(-inf) = 0 on the first visible tile
+      const A p = valid ? flash_exp(score - m_new) : A(0);
       l[r] = l[r] * corr + warp_sum(p);
       m[r] = m_new;
 #pragma unroll
       for (int c = 0; c < kChunks; ++c) acc[r][c] *= corr;
       const int jn = min(nk, t - k0 + 1);  // keys past t have p = 0
       for (int j = 0; j < jn; ++j) {
-        const T pj = __shfl_sync(kFull, p, j);
+        const A pj = __shfl_sync(kFull, p, j);
 #pragma unroll
         for (int c = 0; c < kChunks; ++c) {
           const int col = lane + 32 * c;
@@ -161,12 +166,12 @@ __global__ void __launch_bounds__(kThreads)
   for (int r = 0; r < kRows; ++r) {
     const int t = q0 + warp + kWarps * r;
     if (t >= Tn) continue;
-    const T inv = T(1) / l[r];  // l >= 1: the maximum's own term
+    const A inv = A(1) / l[r];  // l >= 1: the maximum's own term
     T* o = out + (size_t(bi.b) * Tn + t) * C + bi.h * hs;
 #pragma unroll
     for (int c = 0; c < kChunks; ++c) {
       const int col = lane + 32 * c;
-      if (col < hs) o[col] = acc[r][c] * inv;
+      if (col < hs) o[col] = convert<T>(acc[r][c] * inv);
     }
     if (lane == 0) lse[bi.bh * Tn + t] = m[r] + flash_log(l[r]);
   }
@@ -174,15 +179,15 @@ __global__ void __launch_bounds__(kThreads)
 
 // ---- backward --------------------------------------------------------------------------------
 // delta[b,h,t] = dout[t].out[t] over head h: one warp per (b, h, t), in delta's order.
-template <class T>
-__global__ void flash_delta_kernel(T* delta, const T* dout, const T* out, int B, int Tn, int C, int NH) {
+template <class T, class A = acc_t<T>>
+__global__ void flash_delta_kernel(A* delta, const T* dout, const T* out, int B, int Tn, int C, int NH) {
   const size_t row = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   if (row >= size_t(B) * NH * Tn) return;  // whole warps (blockDim is a multiple of 32)
   const int lane = threadIdx.x & 31, hs = C / NH, t = int(row % Tn);
   const size_t bh = row / Tn;
   const size_t off = (bh / NH * Tn + t) * C + (bh % NH) * hs;
-  T v = 0;
-  for (int i = lane; i < hs; i += 32) v += dout[off + i] * out[off + i];
+  A v = 0;
+  for (int i = lane; i < hs; i += 32) v += convert<A>(dout[off + i]) * convert<A>(out[off + i]);
   v = warp_sum(v);
   if (lane == 0) delta[row] = v;
 }
@@ -191,28 +196,28 @@ __global__ void flash_delta_kernel(T* delta, const T* dout, const T* out, int B,
 // keeps its keys' K and V (kTile x hs) and streams the query tiles from the diagonal on: Q and dout
 // (kTile x ld), lse and delta (kTile). Lane j takes query q0 + j, recomputes P and dS against each
 // of the warp's keys, and the columns of dk, dv gather them by shuffles.
-template <class T>
+template <class T, class A = acc_t<T>>
 __global__ void __launch_bounds__(kThreads)
-    flash_dkdv_kernel(T* dqkv, const T* dout, const T* lse, const T* delta, const T* qkv, int Tn, int C, int NH,
-                      int n_tiles, T scale) {
+    flash_dkdv_kernel(T* dqkv, const T* dout, const A* lse, const A* delta, const T* qkv, int Tn, int C, int NH,
+                      int n_tiles, A scale) {
   const BlockIdx bi = block_index(NH, n_tiles, false);
   const int hs = C / NH, C3 = 3 * C, ld = padded(hs);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  T* sK = dynamic_smem<T>();
-  T* sV = sK + kTile * hs;
-  T* sQ = sV + kTile * hs;
-  T* sdO = sQ + kTile * ld;
-  T* sL = sdO + kTile * ld;
-  T* sD = sL + kTile;
+  A* sK = dynamic_smem<A>();
+  A* sV = sK + kTile * hs;
+  A* sQ = sV + kTile * hs;
+  A* sdO = sQ + kTile * ld;
+  A* sL = sdO + kTile * ld;
+  A* sD = sL + kTile;
   const T* base = qkv + size_t(bi.b) * Tn * C3 + bi.h * hs;
   const T* dO = dout + size_t(bi.b) * Tn * C + bi.h * hs;
-  const T* L = lse + bi.bh * Tn;
-  const T* D = delta + bi.bh * Tn;
+  const A* L = lse + bi.bh * Tn;
+  const A* D = delta + bi.bh * Tn;
   const int s0 = bi.tile * kTile;
   load_tile(sK, hs, base + C, C3, s0, Tn, hs);
   load_tile(sV, hs, base + 2 * C, C3, s0, Tn, hs);
 
-  T dk[kRows][kChunks], dv[kRows][kChunks];
+  A dk[kRows][kChunks], dv[kRows][kChunks];
 #pragma unroll
   for (int r = 0; r < kRows; ++r)
 #pragma unroll
@@ -225,16 +230,16 @@ __global__ void __launch_bounds__(kThreads)
     load_tile(sdO, ld, dO, C, q0, Tn, hs);
     if (threadIdx.x < kTile) {
       const int t = q0 + int(threadIdx.x);
-      sL[threadIdx.x] = t < Tn ? L[t] : T(0);
-      sD[threadIdx.x] = t < Tn ? D[t] : T(0);
+      sL[threadIdx.x] = t < Tn ? L[t] : A(0);
+      sD[threadIdx.x] = t < Tn ? D[t] : A(0);
     }
     __syncthreads();
 
-    T qk[kRows], dp[kRows];
+    A qk[kRows], dp[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) qk[r] = dp[r] = 0;
     for (int i = 0; i < hs; ++i) {
-      const T q = sQ[lane * ld + i], d = sdO[lane * ld + i];
+      const A q = sQ[lane * ld + i], d = sdO[lane * ld + i];
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
         const int row = warp + kWarps * r;
@@ -244,17 +249,17 @@ __global__ void __launch_bounds__(kThreads)
     }
 
     const int t = q0 + lane;
-    const T lt = sL[lane], dt = sD[lane];
+    const A lt = sL[lane], dt = sD[lane];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       const int s = s0 + warp + kWarps * r;
       if (s >= Tn) continue;  // warp-uniform
       const bool valid = t < Tn && s <= t;
-      const T p = valid ? flash_exp(qk[r] * scale - lt) : T(0);
-      const T ds = p * (dp[r] - dt);
+      const A p = valid ? flash_exp(qk[r] * scale - lt) : A(0);
+      const A ds = p * (dp[r] - dt);
       const int j0 = s > q0 ? s - q0 : 0;  // queries before s have p = 0
       for (int j = j0; j < nq; ++j) {
-        const T pj = __shfl_sync(kFull, p, j), dsj = __shfl_sync(kFull, ds, j);
+        const A pj = __shfl_sync(kFull, p, j), dsj = __shfl_sync(kFull, ds, j);
 #pragma unroll
         for (int c = 0; c < kChunks; ++c) {
           const int col = lane + 32 * c;
@@ -276,8 +281,8 @@ __global__ void __launch_bounds__(kThreads)
     for (int c = 0; c < kChunks; ++c) {
       const int col = lane + 32 * c;
       if (col < hs) {
-        g[C + col] = dk[r][c] * scale;
-        g[2 * C + col] = dv[r][c];
+        g[C + col] = convert<T>(dk[r][c] * scale);
+        g[2 * C + col] = convert<T>(dv[r][c]);
       }
     }
   }
@@ -286,28 +291,28 @@ __global__ void __launch_bounds__(kThreads)
 // dq: one block per (b, h, query tile), the last tiles first. The block keeps its queries' Q and
 // dout (kTile x hs), with each row's lse and delta in registers, and streams the key tiles up to
 // the diagonal: K and V (kTile x ld). Lane j takes key k0 + j.
-template <class T>
+template <class T, class A = acc_t<T>>
 __global__ void __launch_bounds__(kThreads)
-    flash_dq_kernel(T* dqkv, const T* dout, const T* lse, const T* delta, const T* qkv, int Tn, int C, int NH,
-                    int n_tiles, T scale) {
+    flash_dq_kernel(T* dqkv, const T* dout, const A* lse, const A* delta, const T* qkv, int Tn, int C, int NH,
+                    int n_tiles, A scale) {
   const BlockIdx bi = block_index(NH, n_tiles, true);
   const int hs = C / NH, C3 = 3 * C, ld = padded(hs);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  T* sQ = dynamic_smem<T>();
-  T* sdO = sQ + kTile * hs;
-  T* sK = sdO + kTile * hs;
-  T* sV = sK + kTile * ld;
+  A* sQ = dynamic_smem<A>();
+  A* sdO = sQ + kTile * hs;
+  A* sK = sdO + kTile * hs;
+  A* sV = sK + kTile * ld;
   const T* base = qkv + size_t(bi.b) * Tn * C3 + bi.h * hs;
   const int q0 = bi.tile * kTile;
   load_tile(sQ, hs, base, C3, q0, Tn, hs);
   load_tile(sdO, hs, dout + size_t(bi.b) * Tn * C + bi.h * hs, C, q0, Tn, hs);
 
-  T lt[kRows], dt[kRows], dq[kRows][kChunks];
+  A lt[kRows], dt[kRows], dq[kRows][kChunks];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     const int t = q0 + warp + kWarps * r;
-    lt[r] = t < Tn ? lse[bi.bh * Tn + t] : T(0);
-    dt[r] = t < Tn ? delta[bi.bh * Tn + t] : T(0);
+    lt[r] = t < Tn ? lse[bi.bh * Tn + t] : A(0);
+    dt[r] = t < Tn ? delta[bi.bh * Tn + t] : A(0);
 #pragma unroll
     for (int c = 0; c < kChunks; ++c) dq[r][c] = 0;
   }
@@ -319,11 +324,11 @@ __global__ void __launch_bounds__(kThreads)
     load_tile(sV, ld, base + 2 * C, C3, k0, Tn, hs);
     __syncthreads();
 
-    T qk[kRows], dp[kRows];
+    A qk[kRows], dp[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) qk[r] = dp[r] = 0;
     for (int i = 0; i < hs; ++i) {
-      const T kv = sK[lane * ld + i], vv = sV[lane * ld + i];
+      const A kv = sK[lane * ld + i], vv = sV[lane * ld + i];
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
         const int row = warp + kWarps * r;
@@ -338,11 +343,11 @@ __global__ void __launch_bounds__(kThreads)
       const int t = q0 + warp + kWarps * r;
       if (t >= Tn) continue;  // warp-uniform
       const bool valid = s <= t;
-      const T p = valid ? flash_exp(qk[r] * scale - lt[r]) : T(0);
-      const T ds = p * (dp[r] - dt[r]);
+      const A p = valid ? flash_exp(qk[r] * scale - lt[r]) : A(0);
+      const A ds = p * (dp[r] - dt[r]);
       const int jn = min(nk, t - k0 + 1);  // keys past t have ds = 0
       for (int j = 0; j < jn; ++j) {
-        const T dsj = __shfl_sync(kFull, ds, j);
+        const A dsj = __shfl_sync(kFull, ds, j);
 #pragma unroll
         for (int c = 0; c < kChunks; ++c) {
           const int col = lane + 32 * c;
@@ -360,17 +365,17 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int c = 0; c < kChunks; ++c) {
       const int col = lane + 32 * c;
-      if (col < hs) g[col] = dq[r][c] * scale;
+      if (col < hs) g[col] = convert<T>(dq[r][c] * scale);
     }
   }
 }
 
 // ---- launchers -------------------------------------------------------------------------------
 
-// The contract's score scale, rounded as the CPU rounds it (in T).
-template <class T>
-T score_scale(double scale, int hs) {
-  return scale != 0 ? T(scale) : T(1) / std::sqrt(T(hs));
+// The contract's score scale, rounded as the CPU rounds it (in A: the fp32 reference's float).
+template <class A>
+A score_scale(double scale, int hs) {
+  return scale != 0 ? A(scale) : A(1) / std::sqrt(A(hs));
 }
 
 // Refuses shapes the kernels cannot take; returns the number of query/key tiles.
@@ -386,9 +391,9 @@ int check_shape(int B, int Tn, int C, int NH) {
   return n_tiles;
 }
 
-// Kernels whose dynamic shared memory passes the 48 KiB default must opt in (fp32: backward past
-// hs 95, forward at 128; fp64: past hs 47). The largest, dk/dv at hs 128 in double, is 129 KiB of
-// sm_90's 227 KiB.
+// Kernels whose dynamic shared memory passes the 48 KiB default must opt in (fp32 and bf16, whose
+// tiles are fp32: backward past hs 95, forward at 128; fp64: past hs 47). The largest, dk/dv at
+// hs 128 in double, is 129 KiB of sm_90's 227 KiB.
 template <class Kernel>
 void allow_smem(Kernel kernel, size_t bytes) {
   if (bytes > kDefaultSmem)
@@ -401,12 +406,13 @@ template <class T>
 void flash_attention_forward(const FlashAttentionForwardArgs<T>& a) {
   if (a.B <= 0 || a.T_ <= 0 || a.C <= 0) return;
   const int n_tiles = check_shape(a.B, a.T_, a.C, a.NH);
+  using A = acc_t<T>;
   const int hs = a.C / a.NH;
-  const size_t smem = size_t(kTile) * (2 * hs + padded(hs)) * sizeof(T);
+  const size_t smem = size_t(kTile) * (2 * hs + padded(hs)) * sizeof(A);
   allow_smem(flash_forward_kernel<T>, smem);
   const unsigned blocks = unsigned(size_t(a.B) * a.NH * n_tiles);
   flash_forward_kernel<T><<<blocks, kThreads, smem>>>(a.out, a.lse, a.qkv, a.T_, a.C, a.NH, n_tiles,
-                                                       score_scale<T>(a.scale, hs));
+                                                       score_scale<A>(a.scale, hs));
   NG_CUDA_LAUNCHED();
 }
 
@@ -414,8 +420,9 @@ template <class T>
 void flash_attention_backward(const FlashAttentionBackwardArgs<T>& a) {
   if (a.B <= 0 || a.T_ <= 0 || a.C <= 0) return;
   const int n_tiles = check_shape(a.B, a.T_, a.C, a.NH);
+  using A = acc_t<T>;
   const int hs = a.C / a.NH;
-  const T scale = score_scale<T>(a.scale, hs);
+  const A scale = score_scale<A>(a.scale, hs);
   const unsigned blocks = unsigned(size_t(a.B) * a.NH * n_tiles);
 
   const size_t rows = size_t(a.B) * a.NH * a.T_;
@@ -423,13 +430,13 @@ void flash_attention_backward(const FlashAttentionBackwardArgs<T>& a) {
   flash_delta_kernel<T><<<unsigned(delta_blocks), kThreads>>>(a.delta, a.dout, a.out, a.B, a.T_, a.C, a.NH);
   NG_CUDA_LAUNCHED();
 
-  const size_t smem_kv = (size_t(kTile) * (2 * hs + 2 * padded(hs)) + 2 * kTile) * sizeof(T);
+  const size_t smem_kv = (size_t(kTile) * (2 * hs + 2 * padded(hs)) + 2 * kTile) * sizeof(A);
   allow_smem(flash_dkdv_kernel<T>, smem_kv);
   flash_dkdv_kernel<T><<<blocks, kThreads, smem_kv>>>(a.dqkv, a.dout, a.lse, a.delta, a.qkv, a.T_, a.C, a.NH,
                                                       n_tiles, scale);
   NG_CUDA_LAUNCHED();
 
-  const size_t smem_q = size_t(kTile) * (2 * hs + 2 * padded(hs)) * sizeof(T);
+  const size_t smem_q = size_t(kTile) * (2 * hs + 2 * padded(hs)) * sizeof(A);
   allow_smem(flash_dq_kernel<T>, smem_q);
   flash_dq_kernel<T><<<blocks, kThreads, smem_q>>>(a.dqkv, a.dout, a.lse, a.delta, a.qkv, a.T_, a.C, a.NH,
                                                    n_tiles, scale);
@@ -440,5 +447,7 @@ template void flash_attention_forward<float>(const FlashAttentionForwardArgs<flo
 template void flash_attention_forward<double>(const FlashAttentionForwardArgs<double>&);
 template void flash_attention_backward<float>(const FlashAttentionBackwardArgs<float>&);
 template void flash_attention_backward<double>(const FlashAttentionBackwardArgs<double>&);
+template void flash_attention_forward<bf16>(const FlashAttentionForwardArgs<bf16>&);
+template void flash_attention_backward<bf16>(const FlashAttentionBackwardArgs<bf16>&);
 
 }  // namespace ng::cuda

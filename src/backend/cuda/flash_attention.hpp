@@ -9,7 +9,10 @@
 // Head size hs = C/NH at most kFlashMaxHeadSize; any T. Deterministic: every output element is
 // written by one thread that sums in a fixed order (no atomics), so two runs are bitwise equal.
 // Plain C++ declarations (no CUDA headers) so host code that includes spdlog can call them.
+// Arithmetic, lse and delta are in acc_t<T>: fp32 for float and bf16 storage, double for double.
 #pragma once
+
+#include "core/precision.hpp"
 
 namespace ng::cuda {
 
@@ -17,26 +20,26 @@ constexpr int kFlashMaxHeadSize = 128;
 
 template <class T>
 struct FlashAttentionForwardArgs {
-  T* out;        // (B,T,C), overwritten
-  T* lse;        // (B,NH,T), overwritten: log-sum-exp of the scaled scores, saved for backward
-  const T* qkv;  // (B,T,3C) = [q | k | v]
+  T* out;               // (B,T,C), overwritten
+  acc_t<T>* lse;        // (B,NH,T), overwritten: log-sum-exp of the scaled scores, saved for backward
+  const T* qkv;         // (B,T,3C) = [q | k | v]
   int B, T_, C, NH;
   double scale = 0;  // 0: 1/sqrt(hs)
 };
 
 template <class T>
 struct FlashAttentionBackwardArgs {
-  T* dqkv;        // (B,T,3C), overwritten (every element)
-  T* delta;       // (B,NH,T) workspace: dout[t].out[t] per head
-  const T* dout;  // (B,T,C)
-  const T* out;   // (B,T,C), from the forward
-  const T* lse;   // (B,NH,T), from the forward
-  const T* qkv;   // (B,T,3C)
+  T* dqkv;              // (B,T,3C), overwritten (every element)
+  acc_t<T>* delta;      // (B,NH,T) workspace: dout[t].out[t] per head
+  const T* dout;        // (B,T,C)
+  const T* out;         // (B,T,C), from the forward
+  const acc_t<T>* lse;  // (B,NH,T), from the forward
+  const T* qkv;         // (B,T,3C)
   int B, T_, C, NH;
   double scale = 0;  // the forward's
 };
 
-// Instantiated for float and double (double computes in double throughout).
+// Instantiated for float, double (computes in double throughout) and bf16 (fp32 arithmetic).
 template <class T> void flash_attention_forward(const FlashAttentionForwardArgs<T>& a);
 template <class T> void flash_attention_backward(const FlashAttentionBackwardArgs<T>& a);
 

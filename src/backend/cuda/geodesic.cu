@@ -1,9 +1,13 @@
 // Geodesic residual update kernels (ops/geodesic.hpp), a line-by-line mirror of the CPU reference
 // (backend/cpu/geodesic.cpp): one block per row, row reductions and cos/sin in double, the same
 // clamps, the same r < 1e-6 fallback and the same float rounding points in the outputs.
+// bf16 storage: values are read exactly into double (through float), each output is rounded to
+// float where the fp32 kernel rounds and then stored once (bf16: rounded again, once); angle and
+// clamped (stat_t) and da, db (grad_t) are fp32.
 #include <cmath>
 
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/convert.cuh"
 #include "backend/cuda/geodesic.hpp"
 #include "backend/cuda/reduce.cuh"
 
@@ -27,15 +31,22 @@ struct GeoRow {
   bool fallback, clamp0, clamp1;
 };
 
+// A stored value in double (exact for float and bf16).
+template <class T>
+__device__ __forceinline__ double ld(const T* p, int i) {
+  return double(to_float(p[i]));
+}
+
 // The CPU's geo_row with block reductions. Every thread gets the same values, so the early return
 // (and every later branch on these values) is uniform across the block: no divergent barriers.
-__device__ GeoRow geo_row(const float* x, const float* g, int C, double a, double b, double decay, double c,
-                          double* sh) {
+template <class T>
+__device__ GeoRow geo_row(const T* x, const T* g, int C, double a, double b, double decay, double c, double* sh) {
   GeoRow q{};
   double xx = 0, xg = 0;
   for (int i = threadIdx.x; i < C; i += blockDim.x) {
-    xx += double(x[i]) * x[i];
-    xg += double(x[i]) * g[i];
+    const double xi = ld(x, i);
+    xx += xi * xi;
+    xg += xi * ld(g, i);
   }
   xx = block_sum(xx, sh);
   xg = block_sum(xg, sh);
@@ -46,7 +57,7 @@ __device__ GeoRow geo_row(const float* x, const float* g, int C, double a, doubl
   q.k = xg / xx;
   double vv = 0;
   for (int i = threadIdx.x; i < C; i += blockDim.x) {
-    const double v = g[i] - q.k * x[i];
+    const double v = ld(g, i) - q.k * ld(x, i);
     vv += v * v;
   }
   q.n = sqrt(block_sum(vv, sh));
@@ -59,20 +70,24 @@ __device__ GeoRow geo_row(const float* x, const float* g, int C, double a, doubl
   return q;
 }
 
-__global__ void geodesic_forward_kernel(GeodesicForwardArgs<float> p) {
+template <class T>
+__global__ void geodesic_forward_kernel(GeodesicForwardArgs<T> p) {
   __shared__ double sh[kMaxWarps];
   const int n = blockIdx.x, C = p.C;
-  const float* x = p.x + size_t(n) * C;
-  const float* g = p.g + size_t(n) * C;
-  float* y = p.out + size_t(n) * C;
-  const GeoRow q = geo_row(x, g, C, double(*p.a), double(*p.b), p.decay, p.clamp, sh);
+  const T* x = p.x + size_t(n) * C;
+  const T* g = p.g + size_t(n) * C;
+  T* y = p.out + size_t(n) * C;
+  const GeoRow q = geo_row(x, g, C, ld(p.a, 0), ld(p.b, 0), p.decay, p.clamp, sh);
   if (q.fallback) {
-    for (int i = threadIdx.x; i < C; i += blockDim.x) y[i] = x[i] + g[i];
+    for (int i = threadIdx.x; i < C; i += blockDim.x) y[i] = from_float<T>(to_float(x[i]) + to_float(g[i]));
     if (threadIdx.x == 0) p.angle[n] = p.clamped[n] = 0;
     return;
   }
   const double ct = cos(q.t), st = sin(q.t), scale_u = st * q.r / (q.n + kEps);
-  for (int i = threadIdx.x; i < C; i += blockDim.x) y[i] = float(ct * x[i] + scale_u * (g[i] - q.k * x[i]));
+  for (int i = threadIdx.x; i < C; i += blockDim.x) {
+    const double xi = ld(x, i);
+    y[i] = from_float<T>(float(ct * xi + scale_u * (ld(g, i) - q.k * xi)));
+  }
   if (threadIdx.x == 0) {
     p.angle[n] = float(q.t);
     p.clamped[n] = q.clamp0 || q.clamp1 ? 1.0f : 0.0f;
@@ -80,19 +95,21 @@ __global__ void geodesic_forward_kernel(GeodesicForwardArgs<float> p) {
 }
 
 // Rows n = blockIdx.x + j * gridDim.x in increasing j; thread 0 adds each row's (dt1 t0, dt1) to
-// the block's partials in that order. Each element of dx, dg is written and later re-read by the
-// same thread (same strided mapping), so only the reductions need barriers.
-__global__ void geodesic_backward_kernel(GeodesicBackwardArgs<float> p) {
+// the block's partials in that order. dx and dg are written once per element, in the last pass (its
+// first term recomputed there, rather than stored and re-read: a bf16 store would round it twice),
+// so only the reductions need barriers.
+template <class T>
+__global__ void geodesic_backward_kernel(GeodesicBackwardArgs<T> p) {
   __shared__ double sh[kMaxWarps];
   const int C = p.C;
-  const double a = *p.a, b = *p.b;
+  const double a = ld(p.a, 0), b = ld(p.b, 0);
   double acc_a = 0, acc_b = 0;
   for (int n = blockIdx.x; n < p.N; n += gridDim.x) {
-    const float* x = p.x + size_t(n) * C;
-    const float* g = p.g + size_t(n) * C;
-    const float* dy = p.dout + size_t(n) * C;
-    float* dx = p.dx + size_t(n) * C;
-    float* dg = p.dg + size_t(n) * C;
+    const T* x = p.x + size_t(n) * C;
+    const T* g = p.g + size_t(n) * C;
+    const T* dy = p.dout + size_t(n) * C;
+    T* dx = p.dx + size_t(n) * C;
+    T* dg = p.dg + size_t(n) * C;
     const GeoRow q = geo_row(x, g, C, a, b, p.decay, p.clamp, sh);
     if (q.fallback) {
       for (int i = threadIdx.x; i < C; i += blockDim.x) dx[i] = dg[i] = dy[i];
@@ -102,8 +119,9 @@ __global__ void geodesic_backward_kernel(GeodesicBackwardArgs<float> p) {
     // y = cos(t) x + sin(t) r u,  u = v / ne,  v = g - k x
     double dy_x = 0, dy_v = 0;
     for (int i = threadIdx.x; i < C; i += blockDim.x) {
-      dy_x += double(dy[i]) * x[i];
-      dy_v += double(dy[i]) * (g[i] - q.k * x[i]);
+      const double dyi = ld(dy, i), xi = ld(x, i);
+      dy_x += dyi * xi;
+      dy_v += dyi * (ld(g, i) - q.k * xi);
     }
     dy_x = block_sum(dy_x, sh);
     dy_v = block_sum(dy_v, sh);
@@ -112,7 +130,7 @@ __global__ void geodesic_backward_kernel(GeodesicBackwardArgs<float> p) {
     double dr = st * dy_u;                          // explicit r in sin(t) r u
     // t = min(decay t1, c);  t1 = a t0 + b;  t0 = min(n / (r + eps), c)
     const double dt1 = q.clamp1 ? 0.0 : p.decay * dt;
-    // The CPU rounds each row's contribution to T before summing; so do we.
+    // The CPU rounds each row's contribution to grad_t before summing; so do we.
     acc_a += double(float(dt1 * q.t0));
     acc_b += double(float(dt1));
     const double dt0 = a * dt1;
@@ -125,21 +143,23 @@ __global__ void geodesic_backward_kernel(GeodesicBackwardArgs<float> p) {
     const double du_scale = st * q.r;
     const double du_v = du_scale * dy_v;
     const double coef_v = (q.n > 0 ? (dn - du_v / (ne * ne)) / q.n : 0.0);
-    // v = g - k x, k = s / r^2, s = <x, g>
+    // v = g - k x, k = s / r^2, s = <x, g>. dx and dg are each two terms rounded to float, summed
+    // in float and stored once (the CPU's rounding points).
     double dk = 0;
     for (int i = threadIdx.x; i < C; i += blockDim.x) {
-      const double v = g[i] - q.k * x[i];
-      const double dv = du_scale * dy[i] / ne + coef_v * v;
-      dg[i] = float(dv);
-      dx[i] = float(ct * dy[i] - q.k * dv);
-      dk -= dv * x[i];
+      const double v = ld(g, i) - q.k * ld(x, i);
+      const double dv = du_scale * ld(dy, i) / ne + coef_v * v;
+      dk -= dv * ld(x, i);
     }
     dk = block_sum(dk, sh);
     const double ds = dk / (q.r * q.r);
     dr -= 2.0 * q.s * dk / (q.r * q.r * q.r);
     for (int i = threadIdx.x; i < C; i += blockDim.x) {
-      dx[i] += float(ds * g[i] + dr * x[i] / q.r);
-      dg[i] += float(ds * x[i]);
+      const double xi = ld(x, i), gi = ld(g, i), dyi = ld(dy, i);
+      const double dv = du_scale * dyi / ne + coef_v * (gi - q.k * xi);
+      const float dg0 = float(dv), dx0 = float(ct * dyi - q.k * dv);
+      dx[i] = from_float<T>(dx0 + float(ds * gi + dr * xi / q.r));
+      dg[i] = from_float<T>(dg0 + float(ds * xi));
     }
   }
   if (threadIdx.x == 0) {
@@ -161,11 +181,10 @@ __global__ void geodesic_dab_kernel(float* da, float* db, int blocks) {
 
 }  // namespace
 
-// Templates so host code can call ng::cuda::op<T> like ng::cpu::op<T>; only float is instantiated.
 template <class T>
 void geodesic_forward(const GeodesicForwardArgs<T>& p) {
   if (p.N <= 0) return;
-  geodesic_forward_kernel<<<p.N, kThreads>>>(p);
+  geodesic_forward_kernel<T><<<p.N, kThreads>>>(p);
   NG_CUDA_LAUNCHED();
 }
 
@@ -173,7 +192,7 @@ template <class T>
 void geodesic_backward(const GeodesicBackwardArgs<T>& p) {
   if (p.N <= 0) return;
   const int blocks = p.N < kMaxPartials ? p.N : kMaxPartials;
-  geodesic_backward_kernel<<<blocks, kThreads>>>(p);
+  geodesic_backward_kernel<T><<<blocks, kThreads>>>(p);
   NG_CUDA_LAUNCHED();
   geodesic_dab_kernel<<<1, 1>>>(p.da, p.db, blocks);
   NG_CUDA_LAUNCHED();
@@ -181,5 +200,7 @@ void geodesic_backward(const GeodesicBackwardArgs<T>& p) {
 
 template void geodesic_forward<float>(const GeodesicForwardArgs<float>&);
 template void geodesic_backward<float>(const GeodesicBackwardArgs<float>&);
+template void geodesic_forward<bf16>(const GeodesicForwardArgs<bf16>&);
+template void geodesic_backward<bf16>(const GeodesicBackwardArgs<bf16>&);
 
 }  // namespace ng::cuda

@@ -5,8 +5,10 @@
 //   d a/d alpha = alpha_scale (abs_alpha: times the sign of alpha_scale * alpha[c], +1 at 0 as on
 //   the CPU: a subgradient that lets a parameter initialized at 0 move)
 // The per-column constants are recomputed by every thread from alpha[c] (cheap, and no scratch).
+// bf16 storage: loads into fp32, each output rounded once; dalpha (grad_t) is fp32.
 #include "backend/cuda/check.cuh"
 #include "backend/cuda/colsum.cuh"
+#include "backend/cuda/convert.cuh"
 #include "backend/cuda/lerp.hpp"
 #include "backend/cuda/reduce.cuh"
 
@@ -33,8 +35,8 @@ template <class T>
 __global__ void lerp_forward_kernel(LerpForwardArgs<T> p, size_t n) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const int c = int(i % size_t(p.C));
-    const LerpCol k = lerp_col(float(p.alpha[c]), float(p.alpha_scale), p.abs_alpha, p.nu);
-    p.out[i] = T(k.w * ((1.0f - k.a) * float(p.x[i]) + k.a * float(p.g[i])));
+    const LerpCol k = lerp_col(to_float(p.alpha[c]), float(p.alpha_scale), p.abs_alpha, p.nu);
+    p.out[i] = from_float<T>(k.w * ((1.0f - k.a) * to_float(p.x[i]) + k.a * to_float(p.g[i])));
   }
 }
 
@@ -42,10 +44,10 @@ template <class T>
 __global__ void lerp_backward_kernel(LerpBackwardArgs<T> p, size_t n) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const int c = int(i % size_t(p.C));
-    const LerpCol k = lerp_col(float(p.alpha[c]), float(p.alpha_scale), p.abs_alpha, p.nu);
-    const float wd = k.w * float(p.dout[i]);
-    p.dx[i] = T((1.0f - k.a) * wd);
-    p.dg[i] = T(k.a * wd);
+    const LerpCol k = lerp_col(to_float(p.alpha[c]), float(p.alpha_scale), p.abs_alpha, p.nu);
+    const float wd = k.w * to_float(p.dout[i]);
+    p.dx[i] = from_float<T>((1.0f - k.a) * wd);
+    p.dg[i] = from_float<T>(k.a * wd);
   }
 }
 
@@ -54,13 +56,13 @@ template <class T>
 struct LerpDalpha {
   LerpBackwardArgs<T> p;
   __device__ LerpCol col(int c) const {
-    return lerp_col(float(p.alpha[c]), float(p.alpha_scale), p.abs_alpha, p.nu);
+    return lerp_col(to_float(p.alpha[c]), float(p.alpha_scale), p.abs_alpha, p.nu);
   }
   __device__ float operator()(int n, int c) const {
     const LerpCol k = col(c);
     const size_t i = size_t(n) * p.C + c;
-    const float x = float(p.x[i]), g = float(p.g[i]);
-    return float(p.dout[i]) * (k.dw_da * ((1.0f - k.a) * x + k.a * g) + k.w * (g - x));
+    const float x = to_float(p.x[i]), g = to_float(p.g[i]);
+    return to_float(p.dout[i]) * (k.dw_da * ((1.0f - k.a) * x + k.a * g) + k.w * (g - x));
   }
   __device__ float factor(int c) const { return col(c).da_dalpha; }
 };
@@ -86,5 +88,7 @@ void lerp_backward(const LerpBackwardArgs<T>& a) {
 
 template void lerp_forward<float>(const LerpForwardArgs<float>&);
 template void lerp_backward<float>(const LerpBackwardArgs<float>&);
+template void lerp_forward<bf16>(const LerpForwardArgs<bf16>&);
+template void lerp_backward<bf16>(const LerpBackwardArgs<bf16>&);
 
 }  // namespace ng::cuda

@@ -1,5 +1,6 @@
 // CUDA scaled interpolation (ops/lerp.hpp): the same contract and argument structs as ng::cpu,
-// every pointer a DEVICE pointer, default stream, fp32 arithmetic. Plain C++ declarations.
+// every pointer a DEVICE pointer, default stream, fp32 arithmetic (float or bf16 storage). Plain C++
+// declarations.
 #pragma once
 
 #include "ops/lerp.hpp"

@@ -1,7 +1,10 @@
-// Softmax cross-entropy kernels (ops/loss.hpp); the math mirrors backend/cpu/loss.cpp.
+// Softmax cross-entropy kernels (ops/loss.hpp); the math mirrors backend/cpu/loss.cpp. Max, sum and
+// the losses (stat_t) in fp32 whatever T is; bf16 logits are read into fp32 and probs/dlogits
+// rounded once on their store.
 #include <math.h>
 
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/convert.cuh"
 #include "backend/cuda/loss.hpp"
 #include "backend/cuda/reduce.cuh"
 
@@ -19,20 +22,20 @@ __global__ void crossentropy_forward_kernel(CrossEntropyForwardArgs<T> a) {
   // probs may alias logits: the target logit is read here, and no thread writes probs before the
   // barriers inside the reductions below, so this read always sees the logit.
   float target_logit = 0.f;
-  if (threadIdx.x == 0) target_logit = float(logits[a.targets[n]]);
+  if (threadIdx.x == 0) target_logit = to_float(logits[a.targets[n]]);
   float mx = -INFINITY;
-  for (int v = threadIdx.x; v < V; v += blockDim.x) mx = fmaxf(mx, float(logits[v]));
+  for (int v = threadIdx.x; v < V; v += blockDim.x) mx = fmaxf(mx, to_float(logits[v]));
   mx = block_max(mx, sh);
   float sum = 0.f;
-  for (int v = threadIdx.x; v < V; v += blockDim.x) sum += expf(float(logits[v]) - mx);
+  for (int v = threadIdx.x; v < V; v += blockDim.x) sum += expf(to_float(logits[v]) - mx);
   sum = block_sum(sum, sh);
   const float inv = 1.f / sum;
   // Recompute the exponential rather than store-then-rescale: one write per element, and each
   // thread rewrites only the columns it read, so aliasing is safe.
   for (int v = threadIdx.x; v < Vp; v += blockDim.x)
-    probs[v] = v < V ? T(expf(float(logits[v]) - mx) * inv) : T(0.f);
+    probs[v] = from_float<T>(v < V ? expf(to_float(logits[v]) - mx) * inv : 0.f);
   // -log p[target] from the logit, not log(probs): a tiny probability keeps its precision.
-  if (threadIdx.x == 0) a.losses[n] = T(-(target_logit - mx - logf(sum)));
+  if (threadIdx.x == 0) a.losses[n] = stat_t<T>(-(target_logit - mx - logf(sum)));
 }
 
 template <class T>
@@ -46,10 +49,10 @@ __global__ void crossentropy_backward_kernel(CrossEntropyBackwardArgs<T> a) {
   for (int v = threadIdx.x; v < Vp; v += blockDim.x) {
     float g = 0.f;
     if (v < V) {
-      g = dloss * float(probs[v]);
+      g = dloss * to_float(probs[v]);
       if (v == target) g -= dloss;
     }
-    d[v] = T(g);
+    d[v] = from_float<T>(g);
   }
 }
 
@@ -71,5 +74,7 @@ void crossentropy_backward(const CrossEntropyBackwardArgs<T>& a) {
 
 template void crossentropy_forward<float>(const CrossEntropyForwardArgs<float>&);
 template void crossentropy_backward<float>(const CrossEntropyBackwardArgs<float>&);
+template void crossentropy_forward<bf16>(const CrossEntropyForwardArgs<bf16>&);
+template void crossentropy_backward<bf16>(const CrossEntropyBackwardArgs<bf16>&);
 
 }  // namespace ng::cuda

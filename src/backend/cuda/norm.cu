@@ -2,11 +2,14 @@
 // Groups: the statistics of row n, group j cover columns [j*G, (j+1)*G) (G = C without groups).
 // Row-major, that is the contiguous segment s = n * (C/G) + j of G values starting at s * G, and
 // mean/rstd[s] is its statistic; so the row kernels run one block per segment.
+// bf16 storage: values are read into fp32 (to_float) and each output rounded once (from_float);
+// statistics (stat_t) and parameter gradients (grad_t) are fp32, every sum is an fp32 sum.
 #include <algorithm>
 #include <type_traits>
 
 #include "backend/cuda/check.cuh"
 #include "backend/cuda/colsum.cuh"
+#include "backend/cuda/convert.cuh"
 #include "backend/cuda/norm.hpp"
 #include "backend/cuda/reduce.cuh"
 
@@ -37,26 +40,26 @@ __global__ void norm_forward_kernel(NormForwardArgs<T> a, int G) {
   float m = 0.f;
   if (layernorm) {
     float s = 0.f;
-    for (int c = threadIdx.x; c < G; c += blockDim.x) s += float(x[c]);
+    for (int c = threadIdx.x; c < G; c += blockDim.x) s += to_float(x[c]);
     m = block_sum(s, sh) / G;
   }
   // Two passes (mean, then centred squares) as on the CPU: no cancellation from E[x^2] - m^2.
   float v = 0.f;
   for (int c = threadIdx.x; c < G; c += blockDim.x) {
-    const float d = float(x[c]) - m;
+    const float d = to_float(x[c]) - m;
     v += d * d;
   }
   const float rstd = 1.f / sqrtf(block_sum(v, sh) / stat_divisor(a.fn, G) + a.eps);
   const float scale = float(a.scale);
   // Each thread reads and writes only its own columns, after the barriers above: out may alias inp.
   for (int c = threadIdx.x; c < G; c += blockDim.x) {
-    float y = (float(x[c]) - m) * rstd * (a.weight ? float(a.weight[c0 + c]) : 1.f);
-    if (layernorm && a.bias) y += float(a.bias[c0 + c]);
-    out[c] = T(scale * y);
+    float y = (to_float(x[c]) - m) * rstd * (a.weight ? to_float(a.weight[c0 + c]) : 1.f);
+    if (layernorm && a.bias) y += to_float(a.bias[c0 + c]);
+    out[c] = from_float<T>(scale * y);
   }
   if (threadIdx.x == 0) {
-    a.mean[seg] = T(m);
-    a.rstd[seg] = T(rstd);
+    a.mean[seg] = stat_t<T>(m);
+    a.rstd[seg] = stat_t<T>(rstd);
   }
 }
 
@@ -76,17 +79,17 @@ __global__ void norm_backward_dinp_kernel(NormBackwardArgs<T> a, int G) {
   const float s = float(a.rstd[seg]), scale = float(a.scale);
   float sum_dn = 0.f, sum_dn_xhat = 0.f;
   for (int c = threadIdx.x; c < G; c += blockDim.x) {
-    const float dn = float(dy[c]) * scale * (a.weight ? float(a.weight[c0 + c]) : 1.f);
+    const float dn = to_float(dy[c]) * scale * (a.weight ? to_float(a.weight[c0 + c]) : 1.f);
     sum_dn += dn;
-    sum_dn_xhat += dn * (float(x[c]) - m) * s;
+    sum_dn_xhat += dn * (to_float(x[c]) - m) * s;
   }
   const float mean_dn = layernorm ? block_sum(sum_dn, sh) / G : 0.f;
   const float mean_dn_xhat = block_sum(sum_dn_xhat, sh) / stat_divisor(a.fn, G);
   for (int c = threadIdx.x; c < G; c += blockDim.x) {
-    const float xhat = (float(x[c]) - m) * s;
-    const float dn = float(dy[c]) * scale * (a.weight ? float(a.weight[c0 + c]) : 1.f);
+    const float xhat = (to_float(x[c]) - m) * s;
+    const float dn = to_float(dy[c]) * scale * (a.weight ? to_float(a.weight[c0 + c]) : 1.f);
     const float g = s * (dn - mean_dn - xhat * mean_dn_xhat);
-    dx[c] = a.accumulate ? T(float(dx[c]) + g) : T(g);
+    dx[c] = from_float<T>(a.accumulate ? to_float(dx[c]) + g : g);
   }
 }
 
@@ -111,8 +114,8 @@ __global__ void norm_param_partial_kernel(NormBackwardArgs<T> a, int G, int rows
       const size_t i = size_t(n) * a.C + c;
       const size_t seg = size_t(n) * groups + c / G;
       const float m = layernorm ? float(a.mean[seg]) : 0.f;
-      const float dys = float(a.dout[i]) * scale;
-      gw += dys * (float(a.inp[i]) - m) * float(a.rstd[seg]);
+      const float dys = to_float(a.dout[i]) * scale;
+      gw += dys * (to_float(a.inp[i]) - m) * float(a.rstd[seg]);
       gb += dys;
     }
   }
@@ -131,13 +134,14 @@ __global__ void norm_param_partial_kernel(NormBackwardArgs<T> a, int G, int rows
 }
 
 // Gradient pass 2: dst[c] += sum of the chunk partials in chunk order (accumulate, per the contract).
-template <class T>
-__global__ void norm_param_final_kernel(const float* part, int nchunks, int C, T* dst) {
+// G = grad_t<T>: fp32 for float and bf16 storage.
+template <class G>
+__global__ void norm_param_final_kernel(const float* part, int nchunks, int C, G* dst) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   float t = 0.f;
   for (int k = 0; k < nchunks; ++k) t += part[size_t(k) * C + c];
-  dst[c] = T(float(dst[c]) + t);
+  dst[c] = G(float(dst[c]) + t);
 }
 
 // The statistics' group size G (C when group is 0); refuses what the kernels cannot do.
@@ -149,7 +153,7 @@ int group_size(int C, int group) {
 
 // ---- DyT: out = scale * (g * tanh(alpha x) + b) ------------------------------------------------
 // No statistics and nothing across a row: every kernel is a grid-stride loop over the N*C values
-// (so `group` is ignored, as on the CPU). Math in fp32 (double for a double T). A null weight is
+// (so `group` is ignored, as on the CPU). Math in fp32 (double for a double T; fp32 for bf16). A null weight is
 // gain 1 and a null bias 0, as for the other norms; a null mean/rstd is simply not written.
 
 template <class T>
@@ -183,18 +187,18 @@ unsigned dyt_blocks(size_t n) {
 template <class T>
 __global__ void dyt_forward_kernel(NormForwardArgs<T> a, size_t n) {
   using A = dyt_acc<T>;
-  const A alpha = A(*a.alpha), scale = A(a.scale);
+  const A alpha = convert<A>(*a.alpha), scale = A(a.scale);
   const size_t first = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const size_t stride = size_t(gridDim.x) * blockDim.x;
   for (size_t i = first; i < n; i += stride) {
     const int c = int(i % size_t(a.C));
-    const A g = a.weight ? A(a.weight[c]) : A(1);
-    const A b = a.bias ? A(a.bias[c]) : A(0);
-    a.out[i] = T(scale * (g * dyt_tanh(alpha * A(a.inp[i])) + b));
+    const A g = a.weight ? convert<A>(a.weight[c]) : A(1);
+    const A b = a.bias ? convert<A>(a.bias[c]) : A(0);
+    a.out[i] = convert<T>(scale * (g * dyt_tanh(alpha * convert<A>(a.inp[i])) + b));
   }
   for (size_t r = first; r < size_t(a.N); r += stride) {
-    if (a.mean) a.mean[r] = T(0);
-    if (a.rstd) a.rstd[r] = T(1);
+    if (a.mean) a.mean[r] = stat_t<T>(0);
+    if (a.rstd) a.rstd[r] = stat_t<T>(1);
   }
 }
 
@@ -205,16 +209,16 @@ template <class T>
 __global__ void dyt_backward_kernel(NormBackwardArgs<T> a, size_t n, dyt_acc<T>* part) {
   using A = dyt_acc<T>;
   __shared__ A sh[32];
-  const A alpha = A(*a.alpha), scale = A(a.scale);
+  const A alpha = convert<A>(*a.alpha), scale = A(a.scale);
   const size_t stride = size_t(gridDim.x) * blockDim.x;
   A acc = A(0);
   for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const int c = int(i % size_t(a.C));
-    const A x = A(a.inp[i]), th = dyt_tanh(alpha * x), u = A(a.dout[i]) * scale;
-    const A g = a.weight ? A(a.weight[c]) : A(1);
+    const A x = convert<A>(a.inp[i]), th = dyt_tanh(alpha * x), u = convert<A>(a.dout[i]) * scale;
+    const A g = a.weight ? convert<A>(a.weight[c]) : A(1);
     const A d = u * g * alpha * (A(1) - th * th);
     acc += u * g * x * (A(1) - th * th);
-    a.dinp[i] = a.accumulate ? T(A(a.dinp[i]) + d) : T(d);
+    a.dinp[i] = convert<T>(a.accumulate ? convert<A>(a.dinp[i]) + d : d);
   }
   if (part) {  // kernel-uniform: every thread reaches block_sum or none does
     const A t = block_sum(acc, sh);
@@ -222,14 +226,14 @@ __global__ void dyt_backward_kernel(NormBackwardArgs<T> a, size_t n, dyt_acc<T>*
   }
 }
 
-// dalpha += the block partials, added in block order by a single thread.
+// dalpha (grad_t) += the block partials, added in block order by a single thread.
 template <class T>
-__global__ void dyt_dalpha_final_kernel(const dyt_acc<T>* part, int nparts, T* dalpha) {
+__global__ void dyt_dalpha_final_kernel(const dyt_acc<T>* part, int nparts, grad_t<T>* dalpha) {
   using A = dyt_acc<T>;
   if (blockIdx.x != 0 || threadIdx.x != 0) return;
   A t = A(0);
   for (int k = 0; k < nparts; ++k) t += part[k];
-  *dalpha = T(A(*dalpha) + t);
+  *dalpha = grad_t<T>(A(*dalpha) + t);
 }
 
 // Gain and bias gradients through colsum.cuh: dg[c] += sum_n u th, db[c] += sum_n u.
@@ -238,8 +242,8 @@ struct DytGainTerm {
   NormBackwardArgs<T> p;
   __device__ float operator()(int n, int c) const {
     const size_t i = size_t(n) * p.C + c;
-    const float u = float(p.dout[i]) * float(p.scale);
-    return u * tanhf(float(*p.alpha) * float(p.inp[i]));
+    const float u = to_float(p.dout[i]) * float(p.scale);
+    return u * tanhf(to_float(*p.alpha) * to_float(p.inp[i]));
   }
   __device__ float factor(int) const { return 1.f; }
 };
@@ -247,7 +251,7 @@ struct DytGainTerm {
 template <class T>
 struct DytBiasTerm {
   NormBackwardArgs<T> p;
-  __device__ float operator()(int n, int c) const { return float(p.dout[size_t(n) * p.C + c]) * float(p.scale); }
+  __device__ float operator()(int n, int c) const { return to_float(p.dout[size_t(n) * p.C + c]) * float(p.scale); }
   __device__ float factor(int) const { return 1.f; }
 };
 
@@ -324,11 +328,11 @@ void norm_backward(const NormBackwardArgs<T>& a) {
   norm_param_partial_kernel<T><<<grid, block>>>(a, G, rows_per_chunk, part_w, part_b);
   NG_CUDA_LAUNCHED();
   if (want_w) {
-    norm_param_final_kernel<T><<<ceil_div(a.C, 256), 256>>>(part_w, nchunks, a.C, a.dweight);
+    norm_param_final_kernel<grad_t<T>><<<ceil_div(a.C, 256), 256>>>(part_w, nchunks, a.C, a.dweight);
     NG_CUDA_LAUNCHED();
   }
   if (want_bias) {
-    norm_param_final_kernel<T><<<ceil_div(a.C, 256), 256>>>(part_b, nchunks, a.C, a.dbias);
+    norm_param_final_kernel<grad_t<T>><<<ceil_div(a.C, 256), 256>>>(part_b, nchunks, a.C, a.dbias);
     NG_CUDA_LAUNCHED();
   }
   NG_CUDA(cudaFreeAsync(part, 0));
@@ -336,5 +340,7 @@ void norm_backward(const NormBackwardArgs<T>& a) {
 
 template void norm_forward<float>(const NormForwardArgs<float>&);
 template void norm_backward<float>(const NormBackwardArgs<float>&);
+template void norm_forward<bf16>(const NormForwardArgs<bf16>&);
+template void norm_backward<bf16>(const NormBackwardArgs<bf16>&);
 
 }  // namespace ng::cuda

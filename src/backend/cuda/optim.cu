@@ -1,6 +1,8 @@
 // AdamW update and sum of squares (contract: ops/optim.hpp, interface: optim.hpp), mirrors of the
-// CPU reference (backend/cpu/optim.cpp).
+// CPU reference (backend/cpu/optim.cpp). bf16: fp32 master weights, moments and gradients; the
+// bf16 parameters are written from the master after each update.
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/convert.cuh"
 #include "backend/cuda/optim.hpp"
 #include "backend/cuda/reduce.cuh"
 
@@ -32,24 +34,34 @@ __device__ __forceinline__ double sub_rn(double x, double y) { return __dsub_rn(
 __device__ __forceinline__ double div_rn(double x, double y) { return __ddiv_rn(x, y); }
 __device__ __forceinline__ double sqrt_rn(double x) { return __dsqrt_rn(x); }
 
-// The CPU loop body, operation for operation (same operands, same association).
+// The CPU loop body, operation for operation (same operands, same association), in A = acc_t<T>.
+// Mixed precision (T = bf16): the update applies to the fp32 master weight, exactly as the fp32
+// kernel applies it to an fp32 parameter, and the stored parameter is its bf16 rounding.
 template <class T>
 __global__ void adamw_kernel(AdamWArgs<T> a) {
-  const T one_b1 = sub_rn(T(1), a.beta1), one_b2 = sub_rn(T(1), a.beta2);
-  const bool scaled = a.grad_scale != T(1);
+  using A = acc_t<T>;
+  const A one_b1 = sub_rn(A(1), a.beta1), one_b2 = sub_rn(A(1), a.beta2);
+  const bool scaled = a.grad_scale != A(1);
   const size_t stride = size_t(gridDim.x) * blockDim.x;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < a.n; i += stride) {
-    const T g = scaled ? mul_rn(a.grads[i], a.grad_scale) : a.grads[i];
-    const T m = add_rn(mul_rn(a.beta1, a.m[i]), mul_rn(one_b1, g));
-    const T v = add_rn(mul_rn(a.beta2, a.v[i]), mul_rn(mul_rn(one_b2, g), g));
+    const A g = scaled ? mul_rn(a.grads[i], a.grad_scale) : a.grads[i];
+    const A m = add_rn(mul_rn(a.beta1, a.m[i]), mul_rn(one_b1, g));
+    const A v = add_rn(mul_rn(a.beta2, a.v[i]), mul_rn(mul_rn(one_b2, g), g));
     a.m[i] = m;
     a.v[i] = v;
-    const T mhat = div_rn(m, a.bc1);
-    const T vhat = div_rn(v, a.bc2);
-    T p = a.params[i];
+    const A mhat = div_rn(m, a.bc1);
+    const A vhat = div_rn(v, a.bc2);
+    A p;
+    if constexpr (is_mixed_precision<T>) p = a.master[i];
+    else p = a.params[i];
     p = sub_rn(p, mul_rn(a.decay, p));
     p = sub_rn(p, div_rn(mul_rn(a.lr, mhat), add_rn(sqrt_rn(vhat), a.eps)));
-    a.params[i] = p;
+    if constexpr (is_mixed_precision<T>) {
+      a.master[i] = p;
+      a.params[i] = convert<T>(p);
+    } else {
+      a.params[i] = p;
+    }
   }
 }
 
@@ -83,6 +95,9 @@ __global__ void sum_squares_final_kernel(int blocks) {
 template <class T>
 void adamw_update(const AdamWArgs<T>& a) {
   if (a.n == 0) return;
+  if constexpr (is_mixed_precision<T>) {
+    if (!a.master) throw_internal(__FILE__, __LINE__, "adamw_update: mixed precision needs the fp32 master weights");
+  }
   adamw_kernel<T><<<grid_for(a.n, kThreads), kThreads>>>(a);
   NG_CUDA_LAUNCHED();
 }
@@ -94,7 +109,7 @@ double sum_squares(const SumSquaresArgs<T>& a) {
   // H100's memory system busy); past that each thread takes more strided elements.
   const size_t want = (a.n + kThreads - 1) / kThreads;
   const int blocks = want < size_t(kMaxPartials) ? int(want) : kMaxPartials;
-  sum_squares_partial_kernel<T><<<blocks, kThreads>>>(a.x, a.n);
+  sum_squares_partial_kernel<grad_t<T>><<<blocks, kThreads>>>(a.x, a.n);
   NG_CUDA_LAUNCHED();
   sum_squares_final_kernel<<<1, kThreads>>>(blocks);
   NG_CUDA_LAUNCHED();
@@ -108,5 +123,7 @@ template void adamw_update<float>(const AdamWArgs<float>&);
 template void adamw_update<double>(const AdamWArgs<double>&);
 template double sum_squares<float>(const SumSquaresArgs<float>&);
 template double sum_squares<double>(const SumSquaresArgs<double>&);
+template void adamw_update<bf16>(const AdamWArgs<bf16>&);
+template double sum_squares<bf16>(const SumSquaresArgs<bf16>&);
 
 }  // namespace ng::cuda

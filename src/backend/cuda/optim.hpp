@@ -1,5 +1,6 @@
 // CUDA optimizer ops (ops/optim.hpp): the same contract and argument structs as ng::cpu, every
-// pointer a DEVICE pointer, default stream; instantiated for float and double.
+// pointer a DEVICE pointer, default stream; instantiated for float, double and bf16 (fp32 master
+// weights, moments and gradients: the arithmetic is the fp32 kernel's, then params[i] = bf16(master[i])).
 #pragma once
 
 #include "ops/optim.hpp"
@@ -10,6 +11,7 @@ namespace ng::cuda {
 // place with no ordering hazard; grads is only read. Every operation is a correctly rounded IEEE
 // op in T, in the contract's order, never fused into an FMA: the bits are then a function of the
 // inputs alone, equal to any backend that evaluates the same expression without contraction.
+// bf16: a.master is required (InternalError if null); master, m and v get the fp32 kernel's bits.
 template <class T>
 void adamw_update(const AdamWArgs<T>& a);
 

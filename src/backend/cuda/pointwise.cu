@@ -1,10 +1,12 @@
 // GELU, residual add, scale, SwiGLU, scale_columns and copy2d (contract: ops/pointwise.hpp,
 // interface: pointwise.hpp).
 // Plain grid-stride loops in fp32, written like the CPU reference so both round alike; pointers are
-// not __restrict__ because the contract allows in-place use. Vectorized (128-bit) loads are a later
+// not __restrict__ because the contract allows in-place use. bf16 storage: loaded into fp32
+// (to_float), every result rounded once on its store (from_float); ds (grad_t) stays fp32. Vectorized (128-bit) loads are a later
 // optimization, to be earned by a measured speed-up (DESIGN.md, style 8).
 #include "backend/cuda/check.cuh"
 #include "backend/cuda/colsum.cuh"
+#include "backend/cuda/convert.cuh"
 #include "backend/cuda/pointwise.hpp"
 #include "backend/cuda/reduce.cuh"
 
@@ -20,37 +22,37 @@ constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2/pi), rounded to float a
 template <class T>
 __global__ void gelu_forward_kernel(T* out, const T* inp, size_t n) {
   NG_GRID_STRIDE(i, n) {
-    const float x = float(inp[i]);
-    out[i] = T(0.5f * x * (1.0f + tanhf(kGeluC * (x + 0.044715f * x * x * x))));
+    const float x = to_float(inp[i]);
+    out[i] = from_float<T>(0.5f * x * (1.0f + tanhf(kGeluC * (x + 0.044715f * x * x * x))));
   }
 }
 
 template <class T>
 __global__ void gelu_backward_kernel(T* dinp, const T* inp, const T* dout, size_t n, bool accumulate) {
   NG_GRID_STRIDE(i, n) {
-    const float x = float(inp[i]);
+    const float x = to_float(inp[i]);
     const float u = kGeluC * (x + 0.044715f * x * x * x);
     const float th = tanhf(u);
     const float sech2 = 1.0f - th * th;
     const float grad = 0.5f * (1.0f + th) + 0.5f * x * sech2 * kGeluC * (1.0f + float(3 * 0.044715) * x * x);
-    const float g = grad * float(dout[i]);
+    const float g = grad * to_float(dout[i]);
     // Read dinp only when accumulating: with accumulate = false it may hold garbage (NaN poison).
-    dinp[i] = T(accumulate ? float(dinp[i]) + g : g);
+    dinp[i] = from_float<T>(accumulate ? to_float(dinp[i]) + g : g);
   }
 }
 
 template <class T>
 __global__ void residual_kernel(T* out, const T* x, const T* g, const T* skip, float alpha, size_t n) {
   if (skip) {
-    NG_GRID_STRIDE(i, n) out[i] = T(alpha * float(x[i]) + float(g[i]) + float(skip[i]));
+    NG_GRID_STRIDE(i, n) out[i] = from_float<T>(alpha * to_float(x[i]) + to_float(g[i]) + to_float(skip[i]));
   } else {
-    NG_GRID_STRIDE(i, n) out[i] = T(alpha * float(x[i]) + float(g[i]));
+    NG_GRID_STRIDE(i, n) out[i] = from_float<T>(alpha * to_float(x[i]) + to_float(g[i]));
   }
 }
 
 template <class T>
 __global__ void scale_kernel(T* dst, const T* src, float alpha, size_t n, bool accumulate) {
-  NG_GRID_STRIDE(i, n) dst[i] = T((accumulate ? float(dst[i]) : 0.0f) + alpha * float(src[i]));
+  NG_GRID_STRIDE(i, n) dst[i] = from_float<T>((accumulate ? to_float(dst[i]) : 0.0f) + alpha * to_float(src[i]));
 }
 
 // One thread per (n, j < H): reads gate and up, then writes out (or both dinp halves).
@@ -58,8 +60,8 @@ template <class T>
 __global__ void swiglu_forward_kernel(T* out, const T* inp, int H, size_t n) {
   NG_GRID_STRIDE(i, n) {
     const size_t row = i / H, j = i % H;
-    const float z = float(inp[row * 2 * H + j]), up = float(inp[row * 2 * H + H + j]);
-    out[i] = T(z / (1.0f + expf(-z)) * up);  // expf(-z) = inf for very negative z: 0, not NaN
+    const float z = to_float(inp[row * 2 * H + j]), up = to_float(inp[row * 2 * H + H + j]);
+    out[i] = from_float<T>(z / (1.0f + expf(-z)) * up);  // expf(-z) = inf for very negative z: 0, not NaN
   }
 }
 
@@ -67,19 +69,19 @@ template <class T>
 __global__ void swiglu_backward_kernel(T* dinp, const T* inp, const T* dout, int H, size_t n) {
   NG_GRID_STRIDE(i, n) {
     const size_t row = i / H, j = i % H;
-    const float z = float(inp[row * 2 * H + j]), up = float(inp[row * 2 * H + H + j]);
+    const float z = to_float(inp[row * 2 * H + j]), up = to_float(inp[row * 2 * H + H + j]);
     const float sig = 1.0f / (1.0f + expf(-z));
-    const float dy = float(dout[i]);
-    dinp[row * 2 * H + j] = T(dy * up * sig * (1.0f + z * (1.0f - sig)));  // silu' = sig (1 + z (1 - sig))
-    dinp[row * 2 * H + H + j] = T(dy * z * sig);
+    const float dy = to_float(dout[i]);
+    dinp[row * 2 * H + j] = from_float<T>(dy * up * sig * (1.0f + z * (1.0f - sig)));  // silu' = sig (1 + z (1 - sig))
+    dinp[row * 2 * H + H + j] = from_float<T>(dy * z * sig);
   }
 }
 
 template <class T>
 __global__ void scale_columns_kernel(T* dst, const T* src, const T* s, float k, int W, size_t n, bool accumulate) {
   NG_GRID_STRIDE(i, n) {
-    const float v = k * float(s[i % W]) * float(src[i]);
-    dst[i] = T(accumulate ? float(dst[i]) + v : v);
+    const float v = k * to_float(s[i % W]) * to_float(src[i]);
+    dst[i] = from_float<T>(accumulate ? to_float(dst[i]) + v : v);
   }
 }
 
@@ -88,7 +90,7 @@ __global__ void copy2d_accumulate_kernel(T* dst, int ld_dst, const T* src, int l
   NG_GRID_STRIDE(i, n) {
     const size_t r = i / width, c = i % width;
     T* d = dst + r * ld_dst + c;
-    *d = T(float(*d) + float(src[r * ld_src + c]));
+    *d = from_float<T>(to_float(*d) + to_float(src[r * ld_src + c]));
   }
 }
 
@@ -101,7 +103,7 @@ struct ScaleColumnsDs {
   int W;
   __device__ float operator()(int n, int c) const {
     const size_t i = size_t(n) * W + c;
-    return float(dout[i]) * float(x[i]);
+    return to_float(dout[i]) * to_float(x[i]);
   }
   __device__ float factor(int) const { return k; }
 };
@@ -197,5 +199,14 @@ template void swiglu_backward<float>(const SwigluBackwardArgs<float>&);
 template void scale_columns_forward<float>(const ScaleColumnsForwardArgs<float>&);
 template void scale_columns_backward<float>(const ScaleColumnsBackwardArgs<float>&);
 template void copy2d<float>(const Copy2dArgs<float>&);
+template void gelu_forward<bf16>(const GeluForwardArgs<bf16>&);
+template void gelu_backward<bf16>(const GeluBackwardArgs<bf16>&);
+template void residual<bf16>(const ResidualArgs<bf16>&);
+template void scale<bf16>(const ScaleArgs<bf16>&);
+template void swiglu_forward<bf16>(const SwigluForwardArgs<bf16>&);
+template void swiglu_backward<bf16>(const SwigluBackwardArgs<bf16>&);
+template void scale_columns_forward<bf16>(const ScaleColumnsForwardArgs<bf16>&);
+template void scale_columns_backward<bf16>(const ScaleColumnsBackwardArgs<bf16>&);
+template void copy2d<bf16>(const Copy2dArgs<bf16>&);
 
 }  // namespace ng::cuda

@@ -1,8 +1,10 @@
 // RoPE kernel (ops/rope.hpp). One thread per rotated pair: it reads x[i] and x[i + h2] and then
 // writes both, so in-place use is safe and every output element has exactly one writer. The angle
 // phi = t * theta^(-2i/hs) and its cos/sin are computed in double, as on the CPU, and rounded to
-// float once; the rotation itself is float arithmetic in the CPU's order.
+// float once; the rotation itself is float arithmetic in the CPU's order (bf16 storage: loaded into
+// float, each output rounded once).
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/convert.cuh"
 #include "backend/cuda/reduce.cuh"
 #include "backend/cuda/rope.hpp"
 
@@ -25,9 +27,9 @@ __global__ void rope_kernel(T* out, const T* inp, int Tn, int C, int NH, double 
     sincos(phi, &sd, &cd);
     const float cs = float(cd), sn = inverse ? -float(sd) : float(sd);
     const size_t off = row * C + size_t(h) * hs + i;
-    const float x0 = float(inp[off]), x1 = float(inp[off + h2]);
-    out[off] = T(x0 * cs - x1 * sn);
-    out[off + h2] = T(x0 * sn + x1 * cs);
+    const float x0 = to_float(inp[off]), x1 = to_float(inp[off + h2]);
+    out[off] = from_float<T>(x0 * cs - x1 * sn);
+    out[off + h2] = from_float<T>(x0 * sn + x1 * cs);
   }
 }
 
@@ -44,5 +46,6 @@ void rope(const RopeArgs<T>& a) {
 }
 
 template void rope<float>(const RopeArgs<float>&);
+template void rope<bf16>(const RopeArgs<bf16>&);
 
 }  // namespace ng::cuda
