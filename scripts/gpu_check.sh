@@ -3,10 +3,11 @@
 # output folder) or ./gpu_check_logs:
 #   1. the binaries: built here (CMake + the Debian -dev packages), or taken from a bundle made
 #      elsewhere with scripts/gpu_bundle.sh (the lent GPU machine has no -dev packages);
-#   2. test_cuda: every CUDA op against its CPU twin, then the whole-step checks (fp32 losses
-#      within 1e-4 of the CPU for 20 steps per strategy, bitwise determinism, one-process NCCL);
+#   2. test_cuda: every CUDA op against its CPU twin (fp32 and bf16), then the whole-step checks
+#      (fp32 losses within 1e-4 of the CPU for 20 steps per strategy, bf16 within 2e-2, bitwise
+#      determinism, one-process NCCL);
 #   3. compute-sanitizer memcheck and racecheck over the op tests;
-#   4. a short `normgpt train` on device cuda (configs/tiny.json);
+#   4. a short `normgpt train` on device cuda (configs/tiny.json), fp32 and bf16;
 #   5. with --bench: scripts/bench_gpu.sh, short (--bench-steps, default 8, accumulation 1).
 #
 # Usage: bash scripts/gpu_check.sh [--bundle DIR | --build-dir DIR] [--no-sanitizer] [--bench]
@@ -64,11 +65,13 @@ if [[ $SANITIZE == 1 && -x "$SAN" ]]; then
   done
 fi
 if [[ $TESTS == 1 ]]; then
-  echo "[gpu_check] normgpt train on device cuda (configs/tiny.json, 40 steps)"
-  rm -rf "$LOGS/run_tiny"
-  "$BIN/normgpt" train -c configs/tiny.json -o "$LOGS/run_tiny" --set device=cuda --set train.steps=40 \
-    > "$LOGS/train_tiny.log" 2>&1 || rc=1
-  tail -6 "$LOGS/train_tiny.log"
+  for prec in fp32 bf16; do
+    echo "[gpu_check] normgpt train on device cuda, precision $prec (configs/tiny.json, 40 steps)"
+    rm -rf "$LOGS/run_tiny_$prec"
+    "$BIN/normgpt" train -c configs/tiny.json -o "$LOGS/run_tiny_$prec" --set device=cuda --set precision=$prec \
+      --set train.steps=40 > "$LOGS/train_tiny_$prec.log" 2>&1 || rc=1
+    grep -E "device:|step +(1|40)/|error" "$LOGS/train_tiny_$prec.log"
+  done
 fi
 if [[ $BENCH == 1 ]]; then
   for py in /usr/bin/python3 python3 /opt/conda/bin/python; do
