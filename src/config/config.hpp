@@ -118,6 +118,7 @@ struct DistConfig {
   double timeout_s = 600;              // a collective that takes longer aborts every rank
   std::string master_addr = "127.0.0.1";  // NCCL rendezvous without MPI (GPU backend)
   int master_port = 29500;
+  bool overlap = true;  // all-reduce each block's gradients while the backward pass goes on
 };
 
 struct Config {

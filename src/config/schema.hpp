@@ -132,6 +132,7 @@ void visit_config(C& c, V&& key) {
   key("dist.timeout_s", c.dist.timeout_s, above(0));
   key("dist.master_addr", c.dist.master_addr, non_empty());
   key("dist.master_port", c.dist.master_port, in_range(1, 65535));
+  key("dist.overlap", c.dist.overlap, any());
 
   key("device", c.device, one_of({"auto", "cpu", "cuda"}));
   key("precision", c.precision, one_of({"auto", "fp32", "bf16"}));

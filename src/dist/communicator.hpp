@@ -37,6 +37,11 @@ class Communicator {
   // ZeRO-1: every rank's shard of `data` (n elements) is sent to every rank, in place.
   virtual void allgather_shards(float* data, size_t n) = 0;
   virtual void barrier() = 0;
+  // Overlap (dist.overlap): start averaging `data` (float, the backend's memory) over ranks and
+  // return; finish_pending() waits for every started one, after which the data may be read or
+  // written. The default runs the average at once (nothing to overlap).
+  virtual void allreduce_mean_start(float* data, size_t n) { allreduce_mean(data, n); }
+  virtual void finish_pending() {}
   // Rank 0's `n` bytes (host memory) to every rank, in place: how NCCL's unique id travels over
   // MPI. The default serves one rank; multi-rank host communicators override it.
   virtual void broadcast_bytes(char* data, size_t n);

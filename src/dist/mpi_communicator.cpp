@@ -3,6 +3,8 @@
 // others (a rank that died mid-step would otherwise leave the rest waiting forever).
 #include <mpi.h>
 
+#include <deque>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -89,6 +91,23 @@ class MpiCommunicator final : public Communicator {
                           MPI_COMM_WORLD));
   }
 
+  // Non-blocking all-reduces (MPI_Iallreduce, in place); the mean's scaling waits for the sum.
+  void allreduce_mean_start(float* data, size_t n) override {
+    pending_.push_back({MPI_REQUEST_NULL, data, n});
+    NG_MPI(MPI_Iallreduce(MPI_IN_PLACE, data, count(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &pending_.back().request));
+  }
+
+  void finish_pending() override {
+    if (pending_.empty()) return;
+    Timed t(this, "all-reduce (overlapped)");
+    const float inv = 1.0f / float(world_);
+    for (Pending& p : pending_) {
+      NG_MPI(MPI_Wait(&p.request, MPI_STATUS_IGNORE));
+      for (size_t i = 0; i < p.n; ++i) p.data[i] *= inv;
+    }
+    pending_.clear();
+  }
+
   void barrier() override {
     Timed t(this, "barrier");
     NG_MPI(MPI_Barrier(MPI_COMM_WORLD));
@@ -100,6 +119,12 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  struct Pending {
+    MPI_Request request;
+    float* data;
+    size_t n;
+  };
+  std::deque<Pending> pending_;  // started all-reduces (a deque: requests must not move)
   // Marks the span of one collective for the watchdog.
   struct Timed {
     Timed(MpiCommunicator* c, const char* what) : c_(c) {

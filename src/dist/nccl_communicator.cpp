@@ -1,5 +1,8 @@
-// NCCL collectives on one stream per process; every call synchronizes the stream before it returns,
-// so callers see finished results (the overlap with backward is the performance issue's business).
+// NCCL collectives on one stream per process. The stream does not synchronize implicitly with the
+// default stream (the model's), so each collective first waits for the work queued there; every
+// blocking call synchronizes before it returns. allreduce_mean_start queues the all-reduce and
+// returns at once, so a block's gradients travel while the backward pass computes the next block
+// (dist.overlap); finish_pending waits for them.
 #include "dist/nccl_communicator.hpp"
 
 #include <cuda_runtime.h>
@@ -29,12 +32,14 @@ class NcclCommunicator final : public Communicator {
     std::memcpy(&uid, id.data(), sizeof(uid));
     NG_CUDA(cudaSetDevice(local_rank));
     NG_NCCL(ncclCommInitRank(&comm_, world, uid, rank));
-    NG_CUDA(cudaStreamCreate(&stream_));
+    NG_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    NG_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
     NG_CUDA(cudaMalloc(&scratch_, kScratch * sizeof(double)));
   }
 
   ~NcclCommunicator() override {
     cudaFree(scratch_);
+    cudaEventDestroy(ready_);
     cudaStreamDestroy(stream_);
     ncclCommDestroy(comm_);
   }
@@ -45,9 +50,16 @@ class NcclCommunicator final : public Communicator {
   std::string name() const override { return "nccl"; }
 
   void allreduce_mean(float* data, size_t n) override {
-    NG_NCCL(ncclAllReduce(data, data, n, ncclFloat, ncclAvg, comm_, stream_));
+    allreduce_mean_start(data, n);
     sync();
   }
+
+  void allreduce_mean_start(float* data, size_t n) override {
+    after_model_work();
+    NG_NCCL(ncclAllReduce(data, data, n, ncclFloat, ncclAvg, comm_, stream_));
+  }
+
+  void finish_pending() override { sync(); }
 
   void allreduce_mean(double* host, size_t n) override { host_allreduce(host, n, ncclAvg); }
   void allreduce_sum(double* host, size_t n) override { host_allreduce(host, n, ncclSum); }
@@ -57,6 +69,7 @@ class NcclCommunicator final : public Communicator {
   void reduce_scatter_mean(const float* in, float* out, size_t n) override {
     NG_CHECK(n % size_t(world_) == 0, "ZeRO-1 over NCCL needs n ({}) to be a multiple of the world size ({})", n,
              world_);
+    after_model_work();
     NG_NCCL(ncclReduceScatter(in, out, n / size_t(world_), ncclFloat, ncclAvg, comm_, stream_));
     sync();
   }
@@ -65,6 +78,7 @@ class NcclCommunicator final : public Communicator {
     NG_CHECK(n % size_t(world_) == 0, "ZeRO-1 over NCCL needs n ({}) to be a multiple of the world size ({})", n,
              world_);
     const size_t count = n / size_t(world_);
+    after_model_work();
     NG_NCCL(ncclAllGather(data + size_t(rank_) * count, data, count, ncclFloat, comm_, stream_));  // in place
     sync();
   }
@@ -76,6 +90,12 @@ class NcclCommunicator final : public Communicator {
 
  private:
   static constexpr size_t kScratch = 4096;  // doubles: metrics vectors (layer statistics) fit
+
+  // The collective that follows reads what the default stream wrote: wait for it on the GPU.
+  void after_model_work() {
+    NG_CUDA(cudaEventRecord(ready_, cudaStreamLegacy));
+    NG_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
+  }
 
   void host_allreduce(double* host, size_t n, ncclRedOp_t op) {
     for (size_t done = 0; done < n; done += kScratch) {
@@ -92,6 +112,7 @@ class NcclCommunicator final : public Communicator {
   int rank_, world_, local_rank_;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
+  cudaEvent_t ready_ = nullptr;
   double* scratch_ = nullptr;
 };
 

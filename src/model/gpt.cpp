@@ -231,6 +231,7 @@ void GPT<T>::backward(double loss_scale) {
     sublayer_backward(l, plan_.blocks[l].mlp, a.attn.y, a.mlp, false);
     sublayer_backward(l, plan_.blocks[l].attn, l == 0 ? x0 : layers_[l - 1].mlp.y, a.attn, true);
     if (plan_.blocks[l].mlp.skip_block_input) be_.scale({dstream_, dskip_, A(1), n, true});
+    if (grads_ready_) grads_ready_(l);  // nothing below writes block l's parameter gradients
   }
   if (dual) be_.scale({dstream_, ddual_, A(1), n, true});  // d0 = h0
   T* dencoded = dstream_;
@@ -240,6 +241,7 @@ void GPT<T>::backward(double loss_scale) {
   }
   scale_in_place(dencoded, n, plan_.factors.embed);
   be_.encoder_backward({tensor(G, "wte"), optional_tensor(G, "wpe", 0), dencoded, inputs_.data(), B_, T_, C});
+  if (grads_ready_) grads_ready_(-1);
 }
 
 template <class T>

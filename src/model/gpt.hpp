@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,10 @@ class GPT {
   // Accumulates d(loss_scale * mean loss)/d(params) into grads. Requires forward with targets.
   void backward(double loss_scale);
   void zero_grad();
+  // Called by backward() as soon as block `layer`'s parameter gradients are final (layers
+  // descending), then with -1 when the rest (embeddings, final norm, head) are: data parallelism
+  // starts averaging a block while the pass goes on (dist.overlap). Empty: no calls.
+  void set_grads_ready_hook(std::function<void(int layer)> hook) { grads_ready_ = std::move(hook); }
 
   // (B,T,Vp) after forward without targets; backend memory (host memory on the CPU backend).
   const T* logits() const { return logits_; }
@@ -164,6 +169,7 @@ class GPT {
   T* dx_alt_ = nullptr;   // (N,C) Geodesic: dx, then swapped with dstream_
   T* dskip_ = nullptr;    // (N,C) b2t: gradient reaching the block input through the skip
   bool have_targets_ = false;
+  std::function<void(int)> grads_ready_;
 };
 
 }  // namespace ng

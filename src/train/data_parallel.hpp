@@ -20,11 +20,18 @@ namespace ng {
 template <class T>
 class DataParallel {
  public:
-  DataParallel(Communicator& comm, const Backend<T>& backend, size_t n_params, bool zero);
+  // overlap (dist.overlap): average each block's gradients during the backward pass (all-reduce
+  // mode, several ranks), through the model's grads-ready hook.
+  DataParallel(Communicator& comm, const Backend<T>& backend, size_t n_params, bool zero, bool overlap = false);
   Communicator& comm() { return comm_; }
   bool zero() const { return zero_; }
   // The slice of the parameters this rank's optimizer owns (everything without ZeRO).
   Shard shard() const { return shard_; }
+  // True when the gradients of the next backward pass should be averaged block by block.
+  bool overlaps() const { return overlap_; }
+  // Hooks data parallelism into model's next backward pass (overlaps() only): each ready block's
+  // gradients start their all-reduce at once. reduce() then finishes them.
+  void attach(GPT<T>& model);
   // After backward: averages the gradients over ranks; returns the global gradient norm.
   double reduce(GPT<T>& model);
   // Runs AdamW on this rank's shard with the gradients times `clip_factor`, and shares the updated
@@ -38,7 +45,8 @@ class DataParallel {
   grad_t<T>* shard_grads(GPT<T>& model) { return zero_ ? grad_shard_.data() : model.grads.data(); }
   Communicator& comm_;
   const Backend<T>& be_;
-  bool zero_;
+  bool zero_, overlap_;
+  bool attached_ = false;
   Shard shard_;
   Buffer<grad_t<T>> grad_shard_;
 };

@@ -16,6 +16,7 @@ StepResult compute_gradients(GPT<T>& model, DataParallel<T>& dp, int grad_accum,
   for (int micro = 0; micro < grad_accum; ++micro) {
     next_batch(inputs.data(), targets.data());
     r.loss += model.forward(inputs.data(), targets.data()) / grad_accum;
+    if (micro == grad_accum - 1) dp.attach(model);  // gradients are final only in the last pass
     model.backward(1.0 / grad_accum);
   }
   dp.comm().allreduce_mean(&r.loss, 1);

@@ -191,7 +191,7 @@ void Trainer<T>::prepare() {
   model_ = std::make_unique<GPT<T>>(spec_.dims, spec_.plan, *backend_, B, Tlen);
   std::vector<float> weights = initialize_model(*model_, cfg_);
   dp_ = std::make_unique<DataParallel<T>>(grad_comm_ ? *grad_comm_ : *comm_, *backend_, model_->params.size(),
-                                          cfg_.dist.zero == 1);
+                                          cfg_.dist.zero == 1, cfg_.dist.overlap);
   opt_ = std::make_unique<AdamW<T>>(*backend_, model_->table(), cfg_.optim, dp_->shard());
   if (!resume_from.empty()) {
     load_model_file((fs::path(resume_from) / "model.bin").string(), model_->table(), model_->plan(), weights.data());
@@ -241,7 +241,9 @@ void Trainer<T>::prepare() {
              train_data_->total_tokens(), flops_per_token(spec_.dims, n, Tlen) / 1e6);
   if (comm_->world() > 1)
     log_->info("data parallel: {} ranks, gradients over {}, {}", comm_->world(), dp_->comm().name(),
-               cfg_.dist.zero ? "ZeRO-1 (optimizer state sharded)" : "gradients all-reduced");
+               cfg_.dist.zero ? "ZeRO-1 (optimizer state sharded)"
+               : dp_->overlaps() ? "gradients all-reduced block by block during the backward pass"
+                                 : "gradients all-reduced");
   log_->info("run directory: {}", run_.string());
 }
 

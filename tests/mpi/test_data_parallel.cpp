@@ -92,6 +92,26 @@ TEST_F(DataParallel, SameLossesForOneRankAccumulationAndTwoRanks) {
   }
 }
 
+// dist.overlap (on by default, so the test above runs it): each block's gradients are averaged as
+// soon as the backward pass leaves the block. With two ranks a sum is order-free, so averaging by
+// blocks during the pass must give bitwise what one all-reduce after it gives, accumulation too.
+TEST_F(DataParallel, OverlappedBucketsEqualOneAllReduceAfterBackward) {
+  for (const char* strategy : {"pre", "b2t", "residual"}) {
+    const std::string s = std::string("--set norm.strategy=") + strategy +
+                          " --set train.batch_size=2 --set train.grad_accum=2 --set train.steps=12";
+    const std::string on = std::string(strategy) + "_overlap", off = std::string(strategy) + "_after";
+    auto r = train(2, on, s);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("block by block"), std::string::npos) << r.out;
+    ASSERT_EQ(train(2, off, s + " --set dist.overlap=false").code, 0);
+    EXPECT_EQ(values(on, "train_loss"), values(off, "train_loss")) << strategy;
+    EXPECT_EQ(values(on, "grad_norm"), values(off, "grad_norm")) << strategy;
+    EXPECT_EQ(slurp(dir_ / (on + "/checkpoints/step_00000012/model.bin")),
+              slurp(dir_ / (off + "/checkpoints/step_00000012/model.bin")))
+        << strategy;
+  }
+}
+
 TEST_F(DataParallel, ZeroOneResumeEqualsUninterrupted) {
   const std::string sets = "--set train.batch_size=2 --set dist.zero=1";
   ASSERT_EQ(train(2, "full", sets).code, 0);
