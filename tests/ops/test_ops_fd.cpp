@@ -263,3 +263,33 @@ TEST(OpsFD, DynamicTanh) {
   std::vector<D> dalpha_only = {dalpha[0] - 0.25};  // accumulated onto 0.25
   EXPECT_LT(fd_check(alpha, dalpha_only, fwd).rel(), kTol);
 }
+
+// A null gain is 1 and a null bias 0; null statistics and parameter-gradient outputs are skipped
+// (ops/norm.hpp), as the CUDA DyT does: the same as explicit ones and zeros.
+TEST(OpsFD, DynamicTanhWithoutGainOrBias) {
+  const int N = 4, C = 7;
+  auto x = randn(N * C, 60, 1.5), W = randn(N * C, 61);
+  std::vector<D> alpha = {0.6}, ones(C, 1.0), zeros(C, 0.0), out(N * C), ref(N * C), mean(N), rstd(N);
+  NormForwardArgs<D> f{out.data(), nullptr, nullptr, x.data(), nullptr, nullptr, N, C, 1e-5f, NormFunction::DyT, 0.8};
+  f.alpha = alpha.data();
+  cpu::norm_forward<D>(f);
+  NormForwardArgs<D> r{ref.data(), mean.data(), rstd.data(), x.data(), ones.data(), zeros.data(), N, C, 1e-5f,
+                       NormFunction::DyT, 0.8};
+  r.alpha = alpha.data();
+  cpu::norm_forward<D>(r);
+  EXPECT_EQ(out, ref);
+  std::vector<D> dx(N * C), dx_ref(N * C), dg(C, 0), db(C, 0), dalpha = {0}, dalpha_ref = {0};
+  NormBackwardArgs<D> b{dx.data(), nullptr, nullptr, W.data(), x.data(), nullptr, nullptr, nullptr,
+                        N, C, NormFunction::DyT, 0.8, false};
+  b.alpha = alpha.data();
+  b.dalpha = dalpha.data();
+  cpu::norm_backward<D>(b);
+  NormBackwardArgs<D> br{dx_ref.data(), dg.data(), db.data(), W.data(), x.data(), ones.data(), mean.data(),
+                         rstd.data(), N, C, NormFunction::DyT, 0.8, false};
+  br.alpha = alpha.data();
+  br.dalpha = dalpha_ref.data();
+  cpu::norm_backward<D>(br);
+  EXPECT_EQ(dx, dx_ref);
+  EXPECT_EQ(dalpha, dalpha_ref);
+  EXPECT_NE(dalpha[0], 0.0);
+}

@@ -18,9 +18,13 @@ void dyt_forward(const NormForwardArgs<T>& a) {
   for (int n = 0; n < a.N; ++n) {
     const T* x = a.inp + size_t(n) * a.C;
     T* out = a.out + size_t(n) * a.C;
-    for (int c = 0; c < a.C; ++c) out[c] = a.scale * (a.weight[c] * std::tanh(alpha * x[c]) + a.bias[c]);
-    a.mean[n] = 0;
-    a.rstd[n] = 1;
+    for (int c = 0; c < a.C; ++c) {
+      // a null gain is 1 and a null bias 0 (ops/norm.hpp)
+      const A g = a.weight ? A(a.weight[c]) : A(1), b = a.bias ? A(a.bias[c]) : A(0);
+      out[c] = a.scale * (g * std::tanh(alpha * x[c]) + b);
+    }
+    if (a.mean) a.mean[n] = 0;
+    if (a.rstd) a.rstd[n] = 1;
   }
 }
 
@@ -38,7 +42,8 @@ void dyt_backward(const NormBackwardArgs<T>& a) {
     T* dx = a.dinp + size_t(n) * C;
     for (int c = 0; c < C; ++c) {
       const A th = std::tanh(alpha * x[c]);
-      const A g = dy[c] * a.scale * a.weight[c] * alpha * (A(1) - th * th);
+      const A w = a.weight ? A(a.weight[c]) : A(1);
+      const A g = dy[c] * a.scale * w * alpha * (A(1) - th * th);
       dx[c] = a.accumulate ? dx[c] + g : g;
     }
   }
@@ -51,14 +56,14 @@ void dyt_backward(const NormBackwardArgs<T>& a) {
       const A u = dy[c] * a.scale, th = std::tanh(alpha * x[c]);
       acc[c] += u * th;
       acc[C + c] += u;
-      acc[2 * C] += u * a.weight[c] * x[c] * (A(1) - th * th);
+      acc[2 * C] += u * (a.weight ? A(a.weight[c]) : A(1)) * x[c] * (A(1) - th * th);
     }
   });
   for (int c = 0; c < C; ++c) {
-    a.dweight[c] += sums[c];
-    a.dbias[c] += sums[C + c];
+    if (a.dweight) a.dweight[c] += sums[c];
+    if (a.dbias) a.dbias[c] += sums[C + c];
   }
-  *a.dalpha += sums[2 * C];
+  if (a.dalpha) *a.dalpha += sums[2 * C];
 }
 
 // Width of one statistics group. Each group is then a "virtual row" of G contiguous values (the
