@@ -31,11 +31,8 @@ void run_sample(const SampleOptions& o) {
   auto backend = make_cpu_backend<float>();
   const int T = spec.dims.maxT;
   GPT<float> model(spec.dims, spec.plan, *backend, 1, T);
-  {
-    std::vector<float> host(model.params.size());
-    load_model_file(o.checkpoint, model.table(), model.plan(), host.data());
-    model.params.from_host(host);
-  }
+  std::vector<float> weights;
+  load_weights(model, o.checkpoint, weights);
 
   std::vector<int32_t> ids = o.prompt.empty() ? std::vector<int32_t>{tokenizer->eot_id()} : tokenizer->encode(o.prompt);
   std::fputs(o.prompt.c_str(), stdout);
@@ -74,11 +71,8 @@ void run_eval(const std::string& config_path, const std::vector<std::string>& ov
   const ModelSpec spec = resolve_model(cfg);
   auto backend = make_backend(cfg.device);
   GPT<float> model(spec.dims, spec.plan, *backend, cfg.train.batch_size, cfg.model.seq_len);
-  {
-    std::vector<float> host(model.params.size());
-    load_model_file(checkpoint, model.table(), model.plan(), host.data());
-    model.params.from_host(host);
-  }
+  std::vector<float> weights;
+  load_weights(model, checkpoint, weights);
   DataLoader val({cfg.data.val, cfg.train.batch_size, cfg.model.seq_len, 0, 1, false, 0, "data.val"});
   val.check_token_ids(spec.dims.V);
   const double loss = evaluate(model, val, cfg.eval.batches);
@@ -126,7 +120,7 @@ void run_info(const std::string& config_path, const std::vector<std::string>& ov
   // weights under bf16) in fp32; the activation arena (llm.c's layout, in the storage precision;
   // the exact figure is logged by `normgpt train`).
   const std::string dev = resolve_device_or_reason(cfg.device);
-  const bool bf = cfg.precision == "bf16" || (cfg.precision == "auto" && dev == "cuda");
+  const bool bf = resolve_precision(cfg.precision, dev) == "bf16";
   const double wb = bf ? 2 : 4;
   const size_t N = size_t(B) * T, C = d.C;
   size_t act = N * C * (2 + d.L * 16) + size_t(d.L) * B * d.NH * T * T + N * d.Vp;  // the GPT activation arena

@@ -28,6 +28,11 @@ std::string resolve_device(const std::string& device) {
   return "cuda";
 }
 
+std::string resolve_precision(const std::string& precision, const std::string& resolved_device) {
+  if (precision != "auto") return precision;
+  return resolved_device == "cuda" ? "bf16" : "fp32";
+}
+
 std::unique_ptr<Backend<float>> make_backend(const std::string& device, int local_rank) {
   if (resolve_device(device) == "cpu") return make_cpu_backend<float>();
   return registered().make(local_rank);

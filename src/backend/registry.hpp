@@ -45,4 +45,8 @@ std::unique_ptr<Backend<bf16>> make_backend_bf16(const std::string& device, int 
 // What make_backend would pick, without creating it ("cpu" or "cuda").
 std::string resolve_device(const std::string& device);
 
+// The storage precision for config key `precision` on a resolved device: "fp32" or "bf16"
+// (auto: bf16 on a GPU, fp32 on the CPU).
+std::string resolve_precision(const std::string& precision, const std::string& resolved_device);
+
 }  // namespace ng

@@ -70,7 +70,7 @@ template <class T>
 void apply_constraints(GPT<T>& model) {
   static_assert(!is_mixed_precision<T>, "mixed precision constrains the optimizer's master weights (train/step.cpp)");
   const ModelPlan& plan = model.plan();
-  if (plan.constraint == ConstraintMode::None || plan.constrained.empty()) return;
+  if (!plan.has_constraints()) return;
   if (model.backend().host_accessible()) {
     apply_constraints(plan, model.table(), model.params.data());
     return;

@@ -134,6 +134,7 @@ struct ModelPlan {
   std::vector<VectorTensor> extra_vectors;  // then these
   ConstraintMode constraint = ConstraintMode::None;  // after every optimizer step and at init
   std::vector<MatrixConstraint> constrained;
+  bool has_constraints() const { return constraint != ConstraintMode::None && !constrained.empty(); }
   std::string init;  // resolved init preset: gpt2 | plain | deepnorm
   // The norm section this plan was compiled from (JSON), recorded in model files so that a file
   // alone rebuilds the same plan (nGPT's alpha_init, GeoNorm's decay, ... are not in the shapes).

@@ -74,9 +74,19 @@ std::vector<acc_t<T>> initialize_model(GPT<T>& model, const Config& cfg) {
   init_params(model.table(), model.plan().init, cfg.seed, host.data());
   // nGPT / anGPT start with their matrices on the constraint (docs/blocks.md)
   apply_constraints(model.plan(), model.table(), host.data());
-  if (!cfg.model.init_from.empty()) load_model_file(cfg.model.init_from, model.table(), model.plan(), host.data());
-  model.params_from_host(host);
+  if (cfg.model.init_from.empty()) {
+    model.params_from_host(host);
+  } else {
+    load_weights(model, cfg.model.init_from, host);
+  }
   return host;
+}
+
+template <class T>
+void load_weights(GPT<T>& model, const std::string& path, std::vector<acc_t<T>>& weights) {
+  weights.resize(model.params.size());
+  load_model_file(path, model.table(), model.plan(), weights.data());
+  model.params_from_host(weights);
 }
 
 ModelSpec model_spec_from_file(const std::string& path) {
@@ -91,5 +101,8 @@ double flops_per_token(const ModelDims& d, size_t n_params, int T) {
 template std::vector<float> initialize_model<float>(GPT<float>&, const Config&);
 template std::vector<double> initialize_model<double>(GPT<double>&, const Config&);
 template std::vector<float> initialize_model<bf16>(GPT<bf16>&, const Config&);
+template void load_weights<float>(GPT<float>&, const std::string&, std::vector<float>&);
+template void load_weights<double>(GPT<double>&, const std::string&, std::vector<double>&);
+template void load_weights<bf16>(GPT<bf16>&, const std::string&, std::vector<float>&);
 
 }  // namespace ng

@@ -28,6 +28,11 @@ ModelSpec resolve_model(const Config& cfg);
 template <class T>
 std::vector<acc_t<T>> initialize_model(GPT<T>& model, const Config& cfg);
 
+// Reads a model file's weights over `weights` (full precision, the table's layout: tensors the
+// file lacks keep their values) and uploads them to the model, rounded to its storage type.
+template <class T>
+void load_weights(GPT<T>& model, const std::string& path, std::vector<acc_t<T>>& weights);
+
 // Plan for a model file alone (sample/eval without a config): the strategy it records, or GPT-2.
 ModelSpec model_spec_from_file(const std::string& path);
 

@@ -35,7 +35,7 @@ void apply_update(GPT<T>& model, AdamW<T>& opt, DataParallel<T>& dp, const LrSch
   if constexpr (is_mixed_precision<T>) {
     // on the master weights (the weights of record), then the model's rounded copy
     const ModelPlan& plan = model.plan();
-    if (plan.constraint == ConstraintMode::None || plan.constrained.empty()) return;
+    if (!plan.has_constraints()) return;
     NG_CHECK(opt.shard().size() == model.params.size(), "constraints under mixed precision need the whole model");
     std::vector<acc_t<T>> w = opt.master_host();
     apply_constraints(plan, model.table(), w.data());

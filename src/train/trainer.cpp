@@ -194,8 +194,7 @@ void Trainer<T>::prepare() {
                                           cfg_.dist.zero == 1, cfg_.dist.overlap);
   opt_ = std::make_unique<AdamW<T>>(*backend_, model_->table(), cfg_.optim, dp_->shard());
   if (!resume_from.empty()) {
-    load_model_file((fs::path(resume_from) / "model.bin").string(), model_->table(), model_->plan(), weights.data());
-    model_->params_from_host(weights);
+    load_weights(*model_, (fs::path(resume_from) / "model.bin").string(), weights);
     const fs::path state = fs::path(resume_from) / state_file_name();
     NG_REQUIRE(fs::exists(state), "--resume: {} is missing (was the run started with another dist.zero or number of "
                "processes?)", state.string());
@@ -408,10 +407,7 @@ std::string default_run_dir(const std::string& config_path) {
 int run_train(const TrainOptions& o) {
   const Config cfg = load_config(o.config_path, o.overrides);
   const fs::path run = o.run_dir.empty() ? fs::path(default_run_dir(o.config_path)) : fs::path(o.run_dir);
-  // precision auto: bf16 (fp32 master weights) on a GPU, fp32 on the CPU
-  const std::string precision =
-      cfg.precision != "auto" ? cfg.precision : resolve_device(cfg.device) == "cpu" ? "fp32" : "bf16";
-  if (precision == "bf16") return Trainer<bf16>(o, cfg, run).run();
+  if (resolve_precision(cfg.precision, resolve_device(cfg.device)) == "bf16") return Trainer<bf16>(o, cfg, run).run();
   return Trainer<float>(o, cfg, run).run();
 }
 

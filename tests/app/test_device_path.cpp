@@ -120,8 +120,9 @@ TEST_P(DevicePath, Bf16RunsWithMasterWeightsThroughCheckpoints) {
   const auto a = rows("fp32"), b = rows("bf16");
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].contains("train_loss"))
+    if (a[i].contains("train_loss")) {
       EXPECT_NEAR(b[i]["train_loss"].get<double>(), a[i]["train_loss"].get<double>(), 2e-2) << "row " << i;
+    }
   EXPECT_NE(slurp(dir_ / "bf16/checkpoints/step_00000008/model.bin"), slurp(dir_ / "fp32/checkpoints/step_00000008/model.bin"));
   ASSERT_EQ(train("part", "cuda", false, 3), 0);
   ASSERT_EQ(train("part", "cuda", true), 0);
