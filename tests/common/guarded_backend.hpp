@@ -41,51 +41,31 @@ class GuardedBackend final : public Backend<T> {
     ::munmap(p, it->second);
     regions_.erase(it);
   }
-  void upload(void* dst, const void* src, size_t bytes) const override { run([&] { std::memmove(dst, src, bytes); }); }
-  void download(void* dst, const void* src, size_t bytes) const override { run([&] { std::memmove(dst, src, bytes); }); }
-  void copy(void* dst, const void* src, size_t bytes) const override { run([&] { std::memmove(dst, src, bytes); }); }
-  void fill_zero(void* dst, size_t bytes) const override { run([&] { std::memset(dst, 0, bytes); }); }
+  void upload(void* dst, const void* src, size_t bytes) const override {
+    Open open(*this);
+    std::memmove(dst, src, bytes);
+  }
+  void download(void* dst, const void* src, size_t bytes) const override {
+    Open open(*this);
+    std::memmove(dst, src, bytes);
+  }
+  void copy(void* dst, const void* src, size_t bytes) const override {
+    Open open(*this);
+    std::memmove(dst, src, bytes);
+  }
+  void fill_zero(void* dst, size_t bytes) const override {
+    Open open(*this);
+    std::memset(dst, 0, bytes);
+  }
 
-  void encoder_forward(const EncoderForwardArgs<T>& a) const override { run([&] { cpu_->encoder_forward(a); }); }
-  void encoder_backward(const EncoderBackwardArgs<T>& a) const override { run([&] { cpu_->encoder_backward(a); }); }
-  void norm_forward(const NormForwardArgs<T>& a) const override { run([&] { cpu_->norm_forward(a); }); }
-  void norm_backward(const NormBackwardArgs<T>& a) const override { run([&] { cpu_->norm_backward(a); }); }
-  void matmul_forward(const MatmulForwardArgs<T>& a) const override { run([&] { cpu_->matmul_forward(a); }); }
-  void matmul_backward(const MatmulBackwardArgs<T>& a) const override { run([&] { cpu_->matmul_backward(a); }); }
-  void attention_forward(const AttentionForwardArgs<T>& a) const override { run([&] { cpu_->attention_forward(a); }); }
-  void attention_backward(const AttentionBackwardArgs<T>& a) const override {
-    run([&] { cpu_->attention_backward(a); });
+  // Every op of backend/op_list.hpp: the CPU kernel, with the memory open while it runs.
+#define NG_OP(R, name, Args)                     \
+  R name(const Args<T>& a) const override {      \
+    Open open(*this);                            \
+    return cpu_->name(a);                        \
   }
-  void gelu_forward(const GeluForwardArgs<T>& a) const override { run([&] { cpu_->gelu_forward(a); }); }
-  void gelu_backward(const GeluBackwardArgs<T>& a) const override { run([&] { cpu_->gelu_backward(a); }); }
-  void residual(const ResidualArgs<T>& a) const override { run([&] { cpu_->residual(a); }); }
-  void scale(const ScaleArgs<T>& a) const override { run([&] { cpu_->scale(a); }); }
-  void geodesic_forward(const GeodesicForwardArgs<T>& a) const override { run([&] { cpu_->geodesic_forward(a); }); }
-  void geodesic_backward(const GeodesicBackwardArgs<T>& a) const override { run([&] { cpu_->geodesic_backward(a); }); }
-  void crossentropy_forward(const CrossEntropyForwardArgs<T>& a) const override {
-    run([&] { cpu_->crossentropy_forward(a); });
-  }
-  void crossentropy_backward(const CrossEntropyBackwardArgs<T>& a) const override {
-    run([&] { cpu_->crossentropy_backward(a); });
-  }
-  void rope(const RopeArgs<T>& a) const override { run([&] { cpu_->rope(a); }); }
-  void swiglu_forward(const SwigluForwardArgs<T>& a) const override { run([&] { cpu_->swiglu_forward(a); }); }
-  void swiglu_backward(const SwigluBackwardArgs<T>& a) const override { run([&] { cpu_->swiglu_backward(a); }); }
-  void scale_columns_forward(const ScaleColumnsForwardArgs<T>& a) const override {
-    run([&] { cpu_->scale_columns_forward(a); });
-  }
-  void scale_columns_backward(const ScaleColumnsBackwardArgs<T>& a) const override {
-    run([&] { cpu_->scale_columns_backward(a); });
-  }
-  void copy2d(const Copy2dArgs<T>& a) const override { run([&] { cpu_->copy2d(a); }); }
-  void lerp_forward(const LerpForwardArgs<T>& a) const override { run([&] { cpu_->lerp_forward(a); }); }
-  void lerp_backward(const LerpBackwardArgs<T>& a) const override { run([&] { cpu_->lerp_backward(a); }); }
-  void adamw_update(const AdamWArgs<T>& a) const override { run([&] { cpu_->adamw_update(a); }); }
-  double sum_squares(const SumSquaresArgs<T>& a) const override {
-    double s = 0;
-    run([&] { s = cpu_->sum_squares(a); });
-    return s;
-  }
+  NG_BACKEND_OPS(NG_OP)
+#undef NG_OP
 
   size_t live_allocations() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -97,13 +77,21 @@ class GuardedBackend final : public Backend<T> {
     const size_t page = size_t(::sysconf(_SC_PAGESIZE));
     return (bytes + page - 1) / page * page;
   }
-  // Opens every region for the duration of one backend call, then closes them again.
-  template <class F>
-  void run(F&& f) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [p, len] : regions_) ::mprotect(p, len, PROT_READ | PROT_WRITE);
-    f();
-    for (auto& [p, len] : regions_) ::mprotect(p, len, PROT_NONE);
+  // Opens every region for the duration of one backend call (its lifetime), then closes them
+  // again; holds the lock throughout, so calls from several threads take turns.
+  class Open {
+   public:
+    explicit Open(const GuardedBackend& b) : b_(b), lock_(b.mu_) { b_.protect(PROT_READ | PROT_WRITE); }
+    ~Open() { b_.protect(PROT_NONE); }
+    Open(const Open&) = delete;
+    Open& operator=(const Open&) = delete;
+
+   private:
+    const GuardedBackend& b_;
+    std::lock_guard<std::mutex> lock_;
+  };
+  void protect(int prot) const {
+    for (auto& [p, len] : regions_) ::mprotect(p, len, prot);
   }
 
   std::unique_ptr<Backend<T>> cpu_ = make_cpu_backend<T>();

@@ -29,34 +29,11 @@ class CpuBackend final : public Backend<T> {
   void copy(void* dst, const void* src, size_t bytes) const override { std::memmove(dst, src, bytes); }
   void fill_zero(void* dst, size_t bytes) const override { std::memset(dst, 0, bytes); }
 
-  void encoder_forward(const EncoderForwardArgs<T>& a) const override { cpu::encoder_forward(a); }
-  void encoder_backward(const EncoderBackwardArgs<T>& a) const override { cpu::encoder_backward(a); }
-  void norm_forward(const NormForwardArgs<T>& a) const override { cpu::norm_forward(a); }
-  void norm_backward(const NormBackwardArgs<T>& a) const override { cpu::norm_backward(a); }
-  void matmul_forward(const MatmulForwardArgs<T>& a) const override { cpu::matmul_forward(a); }
-  void matmul_backward(const MatmulBackwardArgs<T>& a) const override { cpu::matmul_backward(a); }
-  void attention_forward(const AttentionForwardArgs<T>& a) const override { cpu::attention_forward(a); }
-  void attention_backward(const AttentionBackwardArgs<T>& a) const override { cpu::attention_backward(a); }
-  void gelu_forward(const GeluForwardArgs<T>& a) const override { cpu::gelu_forward(a); }
-  void gelu_backward(const GeluBackwardArgs<T>& a) const override { cpu::gelu_backward(a); }
-  void residual(const ResidualArgs<T>& a) const override { cpu::residual(a); }
-  void scale(const ScaleArgs<T>& a) const override { cpu::scale(a); }
-  void geodesic_forward(const GeodesicForwardArgs<T>& a) const override { cpu::geodesic_forward(a); }
-  void geodesic_backward(const GeodesicBackwardArgs<T>& a) const override { cpu::geodesic_backward(a); }
-  void crossentropy_forward(const CrossEntropyForwardArgs<T>& a) const override { cpu::crossentropy_forward(a); }
-  void crossentropy_backward(const CrossEntropyBackwardArgs<T>& a) const override { cpu::crossentropy_backward(a); }
-  void rope(const RopeArgs<T>& a) const override { cpu::rope(a); }
-  void swiglu_forward(const SwigluForwardArgs<T>& a) const override { cpu::swiglu_forward(a); }
-  void swiglu_backward(const SwigluBackwardArgs<T>& a) const override { cpu::swiglu_backward(a); }
-  void scale_columns_forward(const ScaleColumnsForwardArgs<T>& a) const override { cpu::scale_columns_forward(a); }
-  void scale_columns_backward(const ScaleColumnsBackwardArgs<T>& a) const override {
-    cpu::scale_columns_backward(a);
-  }
-  void copy2d(const Copy2dArgs<T>& a) const override { cpu::copy2d(a); }
-  void lerp_forward(const LerpForwardArgs<T>& a) const override { cpu::lerp_forward(a); }
-  void lerp_backward(const LerpBackwardArgs<T>& a) const override { cpu::lerp_backward(a); }
-  void adamw_update(const AdamWArgs<T>& a) const override { cpu::adamw_update(a); }
-  double sum_squares(const SumSquaresArgs<T>& a) const override { return cpu::sum_squares(a); }
+  // Every op is the reference kernel of the same name (backend/cpu/kernels.hpp).
+#define NG_OP(R, name, Args) \
+  R name(const Args<T>& a) const override { return cpu::name(a); }
+  NG_BACKEND_OPS(NG_OP)
+#undef NG_OP
 };
 
 }  // namespace
