@@ -45,6 +45,12 @@ std::unique_ptr<Backend<bf16>> make_backend_bf16(const std::string& device, int 
   return registered().make_bf16(local_rank);
 }
 
+std::unique_ptr<OpClock> make_op_clock(const std::string& resolved_device) {
+  const DeviceBackendFactory& f = registered();
+  if (resolved_device == f.name && f.make_op_clock) return f.make_op_clock();
+  return std::make_unique<WallOpClock>();
+}
+
 std::unique_ptr<Communicator> make_gradient_communicator(const Memory& backend, Communicator& process) {
   if (backend.host_accessible() || process.world() == 1) return nullptr;
   const DeviceBackendFactory& f = registered();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "backend/op_clock.hpp"
 #include "dist/communicator.hpp"
 
 namespace ng {
@@ -23,6 +24,9 @@ struct DeviceBackendFactory {
   std::vector<char> (*unique_id)() = nullptr;
   std::unique_ptr<Communicator> (*make_communicator)(int rank, int world, int local_rank,
                                                      const std::vector<char>& unique_id) = nullptr;
+  // The clock of the per-op timing (log.op_timing) for this device's asynchronous calls; null:
+  // the host's wall clock, right for a device whose calls return when their work is done.
+  std::unique_ptr<OpClock> (*make_op_clock)() = nullptr;
 };
 
 void register_device_backend(const DeviceBackendFactory& factory);
@@ -41,6 +45,10 @@ std::unique_ptr<Communicator> make_gradient_communicator(const Memory& backend, 
 // The bf16 backend for `device` (precision bf16): the device's when registered, the CPU's
 // emulation for device cpu (a reference for tests, slow).
 std::unique_ptr<Backend<bf16>> make_backend_bf16(const std::string& device, int local_rank = 0);
+
+// The per-op clock for a backend of `resolved_device` (resolve_device's answer): the registered
+// device's clock, else the host's wall clock.
+std::unique_ptr<OpClock> make_op_clock(const std::string& resolved_device);
 
 // What make_backend would pick, without creating it ("cpu" or "cuda").
 std::string resolve_device(const std::string& device);

@@ -101,6 +101,7 @@ struct EvalConfig {
 struct LogConfig {
   int every = 1;               // console line every N steps
   int layer_stats_every = 0;   // 0: off
+  bool op_timing = false;      // per-op timing table at the end of train (also NORMGPT_OP_TIMING=1)
 };
 
 struct CheckpointConfig {

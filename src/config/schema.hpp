@@ -121,6 +121,7 @@ void visit_config(C& c, V&& key) {
 
   key("log.every", c.log.every, at_least(1));
   key("log.layer_stats_every", c.log.layer_stats_every, at_least(0));
+  key("log.op_timing", c.log.op_timing, any());
 
   key("checkpoint.every", c.checkpoint.every, at_least(0));
   key("checkpoint.keep", c.checkpoint.keep, at_least(0));

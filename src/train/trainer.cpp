@@ -14,6 +14,7 @@
 
 #include "backend/backend.hpp"
 #include "backend/registry.hpp"
+#include "backend/timed_backend.hpp"
 #include "config/config.hpp"
 #include "core/binary_io.hpp"
 #include "core/errors.hpp"
@@ -29,6 +30,7 @@
 #include "train/evaluate.hpp"
 #include "train/layer_stats.hpp"
 #include "train/model_setup.hpp"
+#include "train/op_timing.hpp"
 #include "train/signals.hpp"
 #include "train/step.hpp"
 
@@ -102,6 +104,9 @@ void require_disk_space(const fs::path& dir, uint64_t bytes) {
              dir.string(), bytes / 1048576.0, avail / 1048576.0);
 }
 
+// Steps of an invocation left out of the per-op timing (warm-up).
+constexpr int kOpTimingWarmupSteps = 1;
+
 // One training run: the state shared by the loop, checkpoints, eval and the summary. T is the
 // storage precision (float, or bf16 with fp32 master weights in the optimizer).
 template <class T>
@@ -135,6 +140,7 @@ class Trainer {
   void finish(const char* status);
   void log_step(int done, const StepResult& r, double step_s);
   void write_layer_stats(const std::vector<T>& params_before, int step);
+  void report_op_timing();
   std::string state_file_name() const {
     return cfg_.dist.zero ? fmt::format("state_r{}.bin", comm_->rank()) : std::string("state.bin");
   }
@@ -148,6 +154,9 @@ class Trainer {
   ModelSpec spec_;
   std::unique_ptr<DataLoader> train_data_, val_data_;
   std::unique_ptr<Backend<T>> backend_;
+  TimedBackend<T>* timed_ = nullptr;  // backend_ itself when log.op_timing is on, else null
+  int timed_steps_ = 0;
+  double timed_ms_ = 0;  // wall time of the timed steps
   std::unique_ptr<Communicator> grad_comm_;  // NCCL for device gradients across ranks, else null
   std::unique_ptr<GPT<T>> model_;
   std::unique_ptr<DataParallel<T>> dp_;
@@ -185,6 +194,11 @@ void Trainer<T>::prepare() {
     backend_ = make_backend_bf16(cfg_.device, comm_->local_rank());
   } else {
     backend_ = make_backend(cfg_.device, comm_->local_rank());
+  }
+  if (op_timing_requested(cfg_.log.op_timing)) {
+    auto timed = std::make_unique<TimedBackend<T>>(std::move(backend_), make_op_clock(resolve_device(cfg_.device)));
+    timed_ = timed.get();
+    backend_ = std::move(timed);
   }
   // Gradients in device memory travel over NCCL; metrics and barriers stay on the process's (MPI).
   grad_comm_ = make_gradient_communicator(*backend_, *comm_);
@@ -243,6 +257,7 @@ void Trainer<T>::prepare() {
                cfg_.dist.zero ? "ZeRO-1 (optimizer state sharded)"
                : dp_->overlaps() ? "gradients all-reduced block by block during the backward pass"
                                  : "gradients all-reduced");
+  if (timed_) log_->info("op timing: on ({}); the table follows the run", timed_->clock_name());
   log_->info("run directory: {}", run_.string());
 }
 
@@ -298,6 +313,15 @@ void Trainer<T>::finish(const char* status) {
                   {"tokens_per_s", train_s_ > 0 ? run_tokens_ / train_s_ : 0.0}};
   if (cfg_.train.on_divergence == "skip") summary["skipped_steps"] = skipped_;
   write_json(run_ / "summary.json", summary);
+  if (std::string(status) != "failed") report_op_timing();
+}
+
+template <class T>
+void Trainer<T>::report_op_timing() {
+  if (!timed_) return;
+  const OpTimingReport report{timed_->clock_name(), timed_steps_, kOpTimingWarmupSteps, timed_ms_, timed_->totals()};
+  for (const std::string& line : op_timing_lines(report)) log_->info("{}", line);
+  write_json(run_ / "op_timing.json", op_timing_json(report));
 }
 
 // Per-block statistics of this rank, averaged over ranks (ZeRO-1 first gathers the gradients).
@@ -339,6 +363,10 @@ int Trainer<T>::loop() {
     const bool inject_nan = maybe_inject_fault(comm_->rank(), step);
     const bool stats_due = cfg_.log.layer_stats_every > 0 && step % cfg_.log.layer_stats_every == 0;
     if (stats_due) params_before = model_->params.to_host();
+    // Per-op timing covers the step only (not eval, layer statistics or checkpoints), and not the
+    // invocation's first steps, which pay for allocations, library handles and module loads.
+    const bool time_ops = timed_ && step - start_ >= kOpTimingWarmupSteps;
+    if (timed_) timed_->set_timing(time_ops);
     Stopwatch sw;
     StepResult r = compute_gradients(*model_, *dp_, cfg_.train.grad_accum,
                                      [&](int32_t* in, int32_t* tg) { train_data_->next_batch(in, tg); });
@@ -350,7 +378,15 @@ int Trainer<T>::loop() {
     } else {
       r.lr = schedule.at(step);
     }
+    // Reading the clock waits for the step's last kernels; counted in the step, since the next
+    // step would wait for them anyway.
+    if (time_ops) timed_->read_clock();
     const double step_s = sw.seconds();
+    if (time_ops) {
+      ++timed_steps_;
+      timed_ms_ += step_s * 1e3;
+    }
+    if (timed_) timed_->set_timing(false);
     train_s_ += step_s;
     run_tokens_ += tokens_per_step_;
     train_loss_ = r.loss;

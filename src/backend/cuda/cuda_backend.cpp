@@ -95,6 +95,7 @@ std::unique_ptr<Backend<bf16>> make_cuda_backend_bf16(int local_rank) { return m
 void register_cuda_backend() {
   DeviceBackendFactory f{"cuda", &cuda::device_count, &make_cuda_backend};
   f.make_bf16 = &make_cuda_backend_bf16;
+  f.make_op_clock = &make_cuda_op_clock;
 #ifdef NORMGPT_HAVE_NCCL
   f.unique_id = &nccl_unique_id;
   f.make_communicator = &make_nccl_communicator;

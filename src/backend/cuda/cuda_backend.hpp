@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "backend/backend.hpp"
+#include "backend/op_clock.hpp"
 
 namespace ng {
 
@@ -15,6 +16,10 @@ std::unique_ptr<Backend<float>> make_cuda_backend(int local_rank);
 // The same in bf16 storage (device.precision bf16): bf16 activations and weights, fp32 master
 // weights (AdamWArgs::master), parameter gradients, statistics and attention state.
 std::unique_ptr<Backend<bf16>> make_cuda_backend_bf16(int local_rank);
+
+// The per-op clock for device runs (event_clock.cpp): CUDA events on the default stream, read
+// once per step.
+std::unique_ptr<OpClock> make_cuda_op_clock();
 
 // Registers the CUDA backend (fp32 and bf16) with backend/registry.hpp (called from main and the
 // CUDA tests).

@@ -52,6 +52,26 @@ void set_device(int index) {
   NG_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
 }
 
+Event event_create() {
+  cudaEvent_t e = nullptr;
+  NG_CUDA(cudaEventCreate(&e));
+  return e;
+}
+
+void event_destroy(Event e) {
+  if (e) cudaEventDestroy(static_cast<cudaEvent_t>(e));
+}
+
+void event_record(Event e) { NG_CUDA(cudaEventRecord(static_cast<cudaEvent_t>(e), 0)); }
+
+void event_synchronize(Event e) { NG_CUDA(cudaEventSynchronize(static_cast<cudaEvent_t>(e))); }
+
+float event_elapsed_ms(Event start, Event end) {
+  float ms = 0;
+  NG_CUDA(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)));
+  return ms;
+}
+
 DeviceInfo device_info() {
   int dev = 0;
   NG_CUDA(cudaGetDevice(&dev));

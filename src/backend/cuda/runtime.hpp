@@ -20,6 +20,15 @@ void copy_on_device(void* dst, const void* src, size_t bytes);
 void synchronize();
 void set_device(int index);
 
+// Timing events on the default stream (the per-op clock, event_clock.cpp). An Event is a
+// cudaEvent_t, opaque here so that this header needs no CUDA include.
+using Event = void*;
+Event event_create();
+void event_destroy(Event e);  // null is ignored
+void event_record(Event e);   // queued on the default stream
+void event_synchronize(Event e);
+float event_elapsed_ms(Event start, Event end);  // both recorded and complete
+
 struct DeviceInfo {
   int index = 0;
   std::string name;
