@@ -33,7 +33,8 @@ void register_device_backend(const DeviceBackendFactory& factory);
 
 // The backend for config key `device`: "cpu"; "cuda" (a user error naming the reason when this
 // build or machine has none); "auto" = cuda when registered and a device is present, else cpu.
-// local_rank picks the GPU (device local_rank % count) in multi-process runs.
+// local_rank picks the GPU (device local_rank % count, backend/cuda/runtime.hpp) in multi-process
+// runs.
 std::unique_ptr<Backend<float>> make_backend(const std::string& device, int local_rank = 0);
 
 // The communicator for the gradients of a model on `backend`: `process` itself for host memory or

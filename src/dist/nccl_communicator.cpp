@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "backend/cuda/check.cuh"
+#include "backend/cuda/runtime.hpp"
 #include "core/errors.hpp"
 
 #define NG_NCCL(call)                                                                             \
@@ -30,7 +31,7 @@ class NcclCommunicator final : public Communicator {
     NG_CHECK(id.size() == sizeof(ncclUniqueId), "NCCL unique id of {} bytes", id.size());
     ncclUniqueId uid;
     std::memcpy(&uid, id.data(), sizeof(uid));
-    NG_CUDA(cudaSetDevice(local_rank));
+    NG_CUDA(cudaSetDevice(cuda::device_for_local_rank(local_rank)));  // the backend's device
     NG_NCCL(ncclCommInitRank(&comm_, world, uid, rank));
     NG_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     NG_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));

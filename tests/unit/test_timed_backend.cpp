@@ -1,12 +1,14 @@
 // The per-op timing decorator (backend/timed_backend.hpp): it forwards every op of the op list to
 // the op of the same name, counts calls only while timing is on, hands the clock's times to the
-// right rows only when read, and leaves results untouched.
+// right rows only when read, and leaves results untouched. Also the device-selection rule shared by
+// the CUDA backend and the NCCL communicator (a plain function, testable without a GPU).
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "backend/cuda/runtime.hpp"
 #include "backend/op_clock.hpp"
 #include "backend/timed_backend.hpp"
 
@@ -144,6 +146,14 @@ TEST(WallOpClock, ChargesEachRowItsOwnCalls) {
   const double after = ms[2];
   c.read(ms);  // nothing new
   EXPECT_EQ(ms[2], after);
+}
+
+TEST(DeviceSelection, OneRuleForBackendAndCommunicator) {
+  EXPECT_EQ(cuda::device_for_local_rank(0, 8), 0);
+  EXPECT_EQ(cuda::device_for_local_rank(7, 8), 7);
+  EXPECT_EQ(cuda::device_for_local_rank(9, 8), 1);  // more processes than GPUs: round-robin
+  EXPECT_EQ(cuda::device_for_local_rank(3, 1), 0);
+  EXPECT_EQ(cuda::device_for_local_rank(3, 0), 0);  // none counted: device 0 (its error comes from CUDA)
 }
 
 }  // namespace

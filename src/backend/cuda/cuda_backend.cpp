@@ -81,8 +81,7 @@ class CudaBackend final : public CudaLaunchers<T> {
 
 template <class T>
 std::unique_ptr<Backend<T>> make_on_device(int local_rank) {
-  const int count = cuda::device_count();
-  cuda::set_device(count > 0 ? local_rank % count : 0);
+  cuda::set_device(cuda::device_for_local_rank(local_rank));
   return std::make_unique<CudaBackend<T>>();
 }
 

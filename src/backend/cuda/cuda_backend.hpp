@@ -10,7 +10,7 @@
 
 namespace ng {
 
-// Selects GPU local_rank % device_count and returns a backend bound to it.
+// Selects GPU cuda::device_for_local_rank(local_rank) and returns a backend bound to it.
 std::unique_ptr<Backend<float>> make_cuda_backend(int local_rank);
 
 // The same in bf16 storage (device.precision bf16): bf16 activations and weights, fp32 master

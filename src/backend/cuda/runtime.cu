@@ -52,6 +52,8 @@ void set_device(int index) {
   NG_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
 }
 
+int device_for_local_rank(int local_rank) { return device_for_local_rank(local_rank, device_count()); }
+
 Event event_create() {
   cudaEvent_t e = nullptr;
   NG_CUDA(cudaEventCreate(&e));

@@ -20,6 +20,14 @@ void copy_on_device(void* dst, const void* src, size_t bytes);
 void synchronize();
 void set_device(int index);
 
+// The GPU a process uses: local_rank % device_count (device 0 when none is counted), so that
+// several processes per node share the node's GPUs round-robin. The one rule for the backend
+// (cuda_backend.cpp) and the NCCL communicator (dist/nccl_communicator.cpp), which must agree.
+inline int device_for_local_rank(int local_rank, int device_count) {
+  return device_count > 0 ? local_rank % device_count : 0;
+}
+int device_for_local_rank(int local_rank);  // with device_count()
+
 // Timing events on the default stream (the per-op clock, event_clock.cpp). An Event is a
 // cudaEvent_t, opaque here so that this header needs no CUDA include.
 using Event = void*;
