@@ -21,19 +21,24 @@
 #   --gpu I            GPU index (sets CUDA_VISIBLE_DEVICES; default: the first GPU)
 #   --peak-tflops X    dense bf16 peak for MFU when the GPU is not in bench_gpu_report.py's table
 #   --build-dir DIR    where normgpt is (default build, or $BUILD_DIR); it is not rebuilt here
+#   --config-dir DIR   the GPT-2 124M configs (default configs/gpt2_124m; gpu_check.sh passes the
+#                      bundle's copy, the binary's own version)
+#   --commit C         the commit the record names (default: asked from git, "unknown" without it)
 #   --keep             keep the run directories (printed at the end)
 #   --smoke            a tiny CPU run of the whole pipeline (L2 d64 T64, byte vocabulary, device
 #                      cpu; PyTorch in eager fp32 on the CPU when torch imports): a test, not a benchmark
 # Environment: TORCH_PYTHON = the Python with CUDA PyTorch (default /usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian's interpreter here; a machine without one (the lent GPU machine) has a plain python3.
 PY=/usr/bin/python3
+[[ -x $PY ]] || PY=$(command -v python3)
 TORCH_PY=${TORCH_PYTHON:-/usr/bin/python3}
 BUILD_DIR=${BUILD_DIR:-build}
 DEFAULT_STRATEGIES="pre post peri reordered mixln lns deepnorm b2t geonorm dyt"
 TOKENS_TARGET=524288
 STRATEGIES="" ADD="" STEPS="" WARMUP="" B="" ACCUM="" FUNCTION=layernorm NO_TORCH=0 OUT=""
-GPU="" PEAK="" KEEP=0 SMOKE=0 GPU_INFO=""
+GPU="" PEAK="" KEEP=0 SMOKE=0 GPU_INFO="" CONFIG_DIR=configs/gpt2_124m COMMIT=""
 
 die() { echo "bench_gpu: $*" >&2; exit 2; }
 need_arg() { [[ $# -ge 2 ]] || die "$1 needs a value (see --help)"; }
@@ -51,6 +56,8 @@ while (($#)); do
     --gpu) need_arg "$@"; GPU=$2; shift 2 ;;
     --peak-tflops) need_arg "$@"; PEAK=$2; shift 2 ;;
     --build-dir) need_arg "$@"; BUILD_DIR=$2; shift 2 ;;
+    --config-dir) need_arg "$@"; CONFIG_DIR=$2; shift 2 ;;
+    --commit) need_arg "$@"; COMMIT=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --smoke) SMOKE=1; shift ;;
     -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -141,8 +148,8 @@ if [[ $SMOKE == 1 ]]; then
 else
   TORCH_EXTRA=()
 fi
-printf '{"mode": "%s", "config_dir": "configs/gpt2_124m", "n_layer": %d, "d_model": %d, "n_head": %d, "seq_len": %d, "vocab_size": %d, "padded_vocab": %d, "norm_function": "%s", "batch_size": %d, "grad_accum": %d, "tokens_per_step": %d, "steps": %d, "warmup_steps": %d, "device_setting": "%s", "data": "uniform random token ids (llm.c shard)", "no_torch": %s}\n' \
-  "$MODE" $L $D $H $T $V $VP "$FUNCTION" "$B" "$ACCUM" $((B * T * ACCUM)) "$STEPS" "$WARMUP" \
+printf '{"mode": "%s", "config_dir": "%s", "n_layer": %d, "d_model": %d, "n_head": %d, "seq_len": %d, "vocab_size": %d, "padded_vocab": %d, "norm_function": "%s", "batch_size": %d, "grad_accum": %d, "tokens_per_step": %d, "steps": %d, "warmup_steps": %d, "device_setting": "%s", "data": "uniform random token ids (llm.c shard)", "no_torch": %s}\n' \
+  "$MODE" "$CONFIG_DIR" $L $D $H $T $V $VP "$FUNCTION" "$B" "$ACCUM" $((B * T * ACCUM)) "$STEPS" "$WARMUP" \
   "$DEVICE" "$([[ $NO_TORCH == 1 ]] && echo true || echo false)" >"$WORK/bench.json"
 echo "[bench_gpu] $MODE: ${LIST[*]}; B $B x T $T x accum $ACCUM = $((B * T * ACCUM)) tokens/step," \
   "$STEPS steps (first $WARMUP left out)"
@@ -153,9 +160,9 @@ for s in "${LIST[@]}"; do
   order=$((order + 1))
   d="$WORK/$(printf '%02d' $order)-$s"
   mkdir -p "$d"
-  cfg="configs/gpt2_124m/$s.json"
+  cfg="$CONFIG_DIR/$s.json"
   sets=()
-  if [[ ! -f "$cfg" ]]; then cfg=configs/gpt2_124m/base.json; sets=(--set "norm.strategy=$s"); fi
+  if [[ ! -f "$cfg" ]]; then cfg=$CONFIG_DIR/base.json; sets=(--set "norm.strategy=$s"); fi
   b=$B a=$ACCUM
   while :; do
     rm -rf "$d/normgpt"
@@ -209,6 +216,7 @@ if [[ $HAVE_SMI == 1 ]]; then  # the GPU that ran (--gpu), not necessarily nvidi
   REPORT+=(--device "$(sed 's/, *[^,]*$//' <<<"$GPU_INFO")" --driver "$(sed 's/.*, *//' <<<"$GPU_INFO")")
 fi
 [[ -n "$PEAK" ]] && REPORT+=(--peak-tflops "$PEAK")
+[[ -n "$COMMIT" ]] && REPORT+=(--commit "$COMMIT")
 echo
 set +e
 $PY scripts/bench_gpu_report.py "${REPORT[@]}"

@@ -275,7 +275,10 @@ def detect_device() -> tuple[str, str | None]:
 
 def git_commit() -> tuple[str, bool]:
     def git(*a):
-        r = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True)
+        try:  # a machine without git (or a copy of the tree without .git) has no commit to name
+            r = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True)
+        except OSError:
+            return ""
         return r.stdout.strip() if r.returncode == 0 else ""
     return (git("rev-parse", "--short", "HEAD") or "unknown",
             bool(git("status", "--porcelain", "--untracked-files=no")))

@@ -8,7 +8,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ["scripts/setup.sh", "scripts/run_default.sh", "scripts/test.sh",
-           "scripts/bench_cpu.sh", "scripts/gpu_check.sh", "scripts/fuzz.sh", ".ci/run"]
+           "scripts/bench_cpu.sh", "scripts/gpu_check.sh", "scripts/gpu_bundle.sh", "scripts/fuzz.sh",
+           ".ci/run"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
